@@ -1,0 +1,277 @@
+//! Durable persistence behind one trait.
+//!
+//! The store knows nothing of the engine's types: engine state travels as
+//! JSON text, so the store can be tested, migrated and backed up on its own.
+//! Every write is one atomic transaction; a returned `Ok` means committed
+//! (with the configured durability), which is what lets the HTTP layer answer
+//! 2xx only for acknowledged writes.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use sqlite::SqliteStore;
+
+/// Unix time in microseconds (UTC). The store's only time unit.
+pub type Micros = i64;
+
+/// Which storage engine to use (`[storage] backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// SQLite file on disk (the default).
+    Sqlite,
+    /// Nothing survives a restart: for tests and quick experiments.
+    Memory,
+    /// PostgreSQL, for scale-out (`supabase` is an alias).
+    #[serde(alias = "supabase")]
+    Postgres,
+}
+
+/// How hard a commit is pushed to disk before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// WAL + `synchronous=FULL`: an acknowledged write survives power loss.
+    Full,
+    /// WAL + `synchronous=NORMAL`: survives a process crash, not power loss.
+    Normal,
+}
+
+/// What the store needs to open (a slice of the server configuration).
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub backend: Backend,
+    pub sqlite_path: PathBuf,
+    pub durability: Durability,
+    pub database_url: String,
+}
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row a write expected is not there (e.g. deleted meanwhile).
+    #[error("not found")]
+    NotFound,
+    /// Optimistic-lock failure: the stored version is not the expected one.
+    #[error("version conflict")]
+    Conflict,
+    /// Creating the row would exceed the account's instance limit.
+    #[error("instance limit of {limit} reached")]
+    LimitReached { limit: u64 },
+    /// The configured backend cannot be used.
+    #[error("unsupported storage configuration: {0}")]
+    Unsupported(String),
+    /// The store has shut down.
+    #[error("store is closed")]
+    Closed,
+    /// Anything the database itself reported.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// Result alias for store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A customer of the server: owns keys, instances and a usage ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub tier: String,
+    pub created_at: Micros,
+}
+
+/// An API key as stored: never the key itself, only its SHA-256 digest
+/// (kept by the store) and a display prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub account_id: String,
+    pub prefix: String,
+    pub created_at: Micros,
+    pub revoked_at: Option<Micros>,
+}
+
+/// Figures of an instance's engine state kept as columns, so listings do
+/// not need to decode the state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceSummary {
+    pub cycle_count: u64,
+    pub energy_level: f64,
+    pub stress_level: String,
+    pub stability_index: f64,
+}
+
+/// One instance row: metadata plus the engine state as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRecord {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    /// Increases on every change (ETag / If-Match).
+    pub version: i64,
+    /// Engine state (JSON), including its profile.
+    pub state_json: String,
+    /// The state `reset {"mode":"initial"}` restores (JSON).
+    pub initial_state_json: String,
+    /// Effective time of the last observation, for the throttle.
+    pub last_observation_at: Option<Micros>,
+    pub summary: InstanceSummary,
+}
+
+/// One processed observation (the history; an audit log).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationRow {
+    pub cycle_number: u64,
+    pub mode_target: String,
+    pub signal_strength: f64,
+    pub confidence: f64,
+    pub context_json: String,
+    pub timestamp: Micros,
+}
+
+/// One recorded drift event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftRow {
+    pub cycle_number: u64,
+    pub level: String,
+    pub magnitude: f64,
+    pub affected_modes: Vec<String>,
+    pub rolled_back: bool,
+    pub timestamp: Micros,
+}
+
+/// A non-observation event in an instance's audit log (reset, test applied).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceEvent {
+    pub kind: String,
+    pub detail_json: String,
+    pub timestamp: Micros,
+}
+
+/// Cycles to add to an account's monthly ledger in the same transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageIncrement {
+    pub account_id: String,
+    /// Calendar month in UTC, `YYYY-MM`.
+    pub month: String,
+    pub cycles: u64,
+}
+
+/// Everything one change of an instance writes, atomically: the new row
+/// (only if the stored version is still `expected_version`), appended
+/// history, drift and audit rows, and the usage increment.
+#[derive(Debug, Clone)]
+pub struct InstanceWrite {
+    pub instance: InstanceRecord,
+    pub expected_version: i64,
+    pub observations: Vec<ObservationRow>,
+    pub drift_events: Vec<DriftRow>,
+    pub events: Vec<InstanceEvent>,
+    pub usage: Option<UsageIncrement>,
+}
+
+/// Sort key of instance listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceSort {
+    CreatedAt,
+    Name,
+}
+
+/// Sort direction of instance listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
+
+/// One page of rows plus the total count without paging.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// The persistence operations the server needs. Implemented by SQLite (file
+/// or in-memory); PostgreSQL later.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Accounts.
+    async fn create_account(&self, account: &Account) -> StoreResult<()>;
+    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
+    async fn count_accounts(&self) -> StoreResult<u64>;
+    /// Sets the tier; `NotFound` if there is no such account.
+    async fn set_account_tier(&self, id: &str, tier: &str) -> StoreResult<()>;
+
+    /// API keys, looked up by the SHA-256 digest of the key.
+    async fn create_api_key(&self, key: &ApiKeyRecord, digest: &[u8; 32]) -> StoreResult<()>;
+    /// The key with this digest and its account, revoked keys included.
+    async fn find_api_key(&self, digest: &[u8; 32]) -> StoreResult<Option<(ApiKeyRecord, Account)>>;
+    async fn list_api_keys(&self, account_id: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Marks the key revoked; `NotFound` if there is no such key.
+    async fn revoke_api_key(&self, key_id: &str, at: Micros) -> StoreResult<()>;
+
+    /// Inserts an instance; `LimitReached` if the account already has
+    /// `max_instances` (checked in the same transaction).
+    async fn create_instance(&self, record: &InstanceRecord, max_instances: Option<u64>) -> StoreResult<()>;
+    async fn load_instance(&self, id: &str) -> StoreResult<Option<InstanceRecord>>;
+    async fn list_instances(
+        &self,
+        account_id: &str,
+        sort: InstanceSort,
+        order: SortOrder,
+        limit: u64,
+        offset: u64,
+    ) -> StoreResult<Page<InstanceRecord>>;
+    async fn count_instances(&self, account_id: &str) -> StoreResult<u64>;
+    /// Applies one change atomically; `Conflict` if the stored version is
+    /// not `expected_version`, `NotFound` if the instance is gone.
+    async fn write_instance(&self, write: InstanceWrite) -> StoreResult<()>;
+    /// Removes the instance with its history, drift and audit rows.
+    async fn delete_instance(&self, id: &str) -> StoreResult<()>;
+    /// Observations, newest first.
+    async fn history(&self, instance_id: &str, limit: u64, offset: u64) -> StoreResult<Page<ObservationRow>>;
+    /// Drift events, newest first, optionally only one level.
+    async fn drift_events(
+        &self,
+        instance_id: &str,
+        level: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> StoreResult<Page<DriftRow>>;
+
+    /// Cycles used by the account in the month (`YYYY-MM`).
+    async fn usage(&self, account_id: &str, month: &str) -> StoreResult<u64>;
+
+    /// Cheap round trip proving the database answers (for `/ready`).
+    async fn ping(&self) -> StoreResult<()>;
+    /// Online backup into a new file while the server keeps running.
+    async fn backup(&self, destination: &Path) -> StoreResult<()>;
+    /// Finishes pending writes and stops the store's threads.
+    async fn close(&self) -> StoreResult<()>;
+}
+
+/// Opens the configured backend.
+pub fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
+    match config.backend {
+        Backend::Sqlite => Ok(Arc::new(SqliteStore::open_file(&config.sqlite_path, config.durability)?)),
+        Backend::Memory => Ok(Arc::new(SqliteStore::open_memory()?)),
+        Backend::Postgres => Err(StoreError::Unsupported(
+            "the postgres backend is not available in this build; use sqlite or memory".into(),
+        )),
+    }
+}
