@@ -5,4 +5,5 @@
 //! [`engine`] (pure, deterministic) ← `store` (durable persistence) ←
 //! `actors` (one owner per instance) ← `http` (the wire contract).
 
+pub mod catalog;
 pub mod engine;

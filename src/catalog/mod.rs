@@ -1,0 +1,31 @@
+//! Reference data and pure logic behind the persona catalogue and the
+//! personality test (API.md "Personas" and "Personality test").
+//!
+//! Everything here is static data plus pure functions: no I/O, no clock, no
+//! async. Persona mode profiles and persona matching come from
+//! [`crate::engine::personas`], so the catalogue, the test results and the
+//! engine's snapshot always agree.
+//!
+//! - [`personas`]: the twelve personas ([`all`], [`get`], [`name_of`]).
+//! - [`questions`](mod@questions): the test versions and their statements.
+//! - [`test_scoring`]: turning answers into a mode profile ([`score`]) and
+//!   the best-matching personas ([`matched_personas`]).
+
+mod mode_profile;
+mod persona_data;
+mod persona_traits;
+pub mod personas;
+pub mod questions;
+pub mod test_scoring;
+
+pub use mode_profile::ModeProfile;
+pub use persona_traits::{
+    mode_actions, DecisionStyle, Degree, Expression, RecoveryPath, Risk, StressRecovery, Tempo,
+    ACTIONS, SAFE_ACTIONS,
+};
+pub use personas::{all, get, name_of, Persona, PERSONA_ID_PREFIX};
+pub use questions::{questions, Question, TestVersion, UnknownTestVersion};
+pub use test_scoring::{
+    matched_personas, score, PersonaMatch, TestError, TestProfile, TestResponse, MAX_SCORE,
+    MIN_SCORE,
+};
