@@ -9,13 +9,15 @@
 //! - [`personas`]: the twelve personas ([`all`], [`get`], [`name_of`]).
 //! - [`questions`](mod@questions): the test versions and their statements.
 //! - [`test_scoring`]: turning answers into a mode profile ([`score`]) and
-//!   the best-matching personas ([`matched_personas`]).
+//!   the best-matching personas ([`matched_personas`]); [`TestError`] says
+//!   why a submission was rejected.
 
 mod mode_profile;
 mod persona_data;
 mod persona_traits;
 pub mod personas;
 pub mod questions;
+mod test_error;
 pub mod test_scoring;
 
 pub use mode_profile::ModeProfile;
@@ -25,7 +27,8 @@ pub use persona_traits::{
 };
 pub use personas::{all, get, name_of, Persona, PERSONA_ID_PREFIX};
 pub use questions::{questions, Question, TestVersion, UnknownTestVersion};
+pub use test_error::TestError;
 pub use test_scoring::{
-    matched_personas, score, PersonaMatch, TestError, TestProfile, TestResponse, MAX_SCORE,
+    infer_version, matched_personas, score, PersonaMatch, TestProfile, TestResponse, MAX_SCORE,
     MIN_SCORE,
 };

@@ -4,6 +4,7 @@
 use super::mode_profile::ModeProfile;
 use super::personas::name_of;
 use super::questions::{questions, TestVersion};
+use super::test_error::TestError;
 use crate::engine::personas::{match_scores, persona_id, ranked, PERSONAS};
 use crate::engine::MODE_COUNT;
 use serde::{Deserialize, Serialize};
@@ -24,48 +25,6 @@ pub struct TestResponse {
     pub question_id: i64,
     /// Agreement from 1 (strongly disagree) to 5 (strongly agree).
     pub score: i64,
-}
-
-/// Why a submission could not be scored. Checked in this order: unknown
-/// ids, duplicates, score range, missing questions.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TestError {
-    /// Some `question_id`s are not questions of the submitted version
-    /// (sorted, each listed once).
-    #[error("unknown question_id {}: not a question of this test version", join(.0))]
-    UnknownQuestions(Vec<i64>),
-    /// Some questions were answered more than once (sorted, each listed once).
-    #[error("question_id {} answered more than once; answer each question exactly once", join(.0))]
-    DuplicateQuestions(Vec<i64>),
-    /// A score is outside 1–5 (the first such response in submission order).
-    #[error("score {score} for question_id {question_id} is out of range; scores are integers from 1 (disagree) to 5 (agree)")]
-    ScoreOutOfRange {
-        /// The question the bad score was given for.
-        question_id: i64,
-        /// The score as submitted.
-        score: i64,
-    },
-    /// Some questions of the version were not answered (sorted ids).
-    #[error("test incomplete: {} question(s) unanswered (question_id {}); every question of the version must be answered", .missing_questions.len(), join(.missing_questions))]
-    Incomplete {
-        /// Ids of the unanswered questions, ascending.
-        missing_questions: Vec<u32>,
-    },
-}
-
-impl TestError {
-    /// The API error code (API.md "Errors"): `incomplete_test` for missing
-    /// answers, `invalid_request` for everything else.
-    pub fn code(&self) -> &'static str {
-        match self {
-            TestError::Incomplete { .. } => "incomplete_test",
-            _ => "invalid_request",
-        }
-    }
-}
-
-fn join<T: ToString>(ids: &[T]) -> String {
-    ids.iter().map(T::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// The scored test: per mode, the mean of `(score − 1) / 4` over that
@@ -153,6 +112,23 @@ pub fn score(version: TestVersion, responses: &[TestResponse]) -> Result<TestPro
     let range = MAX_SCORE - MIN_SCORE;
     let modes = std::array::from_fn(|m| sums[m] as f64 / (range * counts[m]) as f64);
     Ok(TestProfile { modes })
+}
+
+/// The version a submission that names none was answered against: the
+/// shortest version whose ids cover the highest submitted `question_id`
+/// (v1 for an empty submission, v3 when even v3 is too short, so that
+/// [`score`] then reports the unknown ids).
+///
+/// The official Python client's `submit` sends no `version` field, so the
+/// server needs this to accept v2 and v3 answers from it. Versions are
+/// nested prefixes, so this never turns a valid submission into an invalid
+/// one.
+pub fn infer_version(responses: &[TestResponse]) -> TestVersion {
+    let max_id = responses.iter().map(|r| r.question_id).max().unwrap_or(0);
+    TestVersion::ALL
+        .into_iter()
+        .find(|v| max_id <= v.question_count() as i64)
+        .unwrap_or(TestVersion::V3)
 }
 
 /// One entry of `matched_personas`.
@@ -346,31 +322,17 @@ mod tests {
     }
 
     #[test]
-    fn error_messages_and_codes() {
-        let e = TestError::UnknownQuestions(vec![15, 99]);
-        assert_eq!(
-            e.to_string(),
-            "unknown question_id 15, 99: not a question of this test version"
-        );
-        assert_eq!(e.code(), "invalid_request");
-        let e = TestError::DuplicateQuestions(vec![2]);
-        assert!(e
-            .to_string()
-            .contains("question_id 2 answered more than once"));
-        let e = TestError::ScoreOutOfRange {
-            question_id: 4,
-            score: 6,
-        };
-        assert!(e
-            .to_string()
-            .contains("score 6 for question_id 4 is out of range"));
-        assert_eq!(e.code(), "invalid_request");
-        let e = TestError::Incomplete {
-            missing_questions: vec![3, 17],
-        };
-        assert!(e
-            .to_string()
-            .contains("2 question(s) unanswered (question_id 3, 17)"));
+    fn version_is_inferred_from_the_highest_id() {
+        assert_eq!(infer_version(&[]), TestVersion::V1);
+        for version in TestVersion::ALL {
+            let responses = answer_all(version, |_, _| 3);
+            assert_eq!(infer_version(&responses), version);
+        }
+        assert_eq!(infer_version(&[r(14, 3)]), TestVersion::V1);
+        assert_eq!(infer_version(&[r(-3, 3), r(15, 3)]), TestVersion::V2);
+        assert_eq!(infer_version(&[r(43, 3)]), TestVersion::V3);
+        let err = score(infer_version(&[r(43, 3)]), &[r(43, 3)]).unwrap_err();
+        assert_eq!(err, TestError::UnknownQuestions(vec![43]));
     }
 
     #[test]
