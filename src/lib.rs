@@ -2,8 +2,17 @@
 //! for AI agents.
 //!
 //! The crate is layered so each layer only knows the ones below it:
-//! [`engine`] (pure, deterministic) ← `store` (durable persistence) ←
-//! `actors` (one owner per instance) ← `http` (the wire contract).
+//! [`engine`] (pure, deterministic) and [`catalog`] (reference data) ←
+//! [`store`] (durable persistence) ← [`actors`] (one owner per instance) ←
+//! [`http`] (the wire contract) ← [`server`] (wiring and lifecycle).
+//! [`config`] feeds them all.
 
+pub mod accounts;
+pub mod actors;
 pub mod catalog;
+pub mod config;
 pub mod engine;
+pub mod http;
+pub mod server;
+pub mod store;
+pub mod time;

@@ -1,3 +1,246 @@
-fn main() {
-    println!("identity-os");
+//! `identity-os`: the command line. Every subcommand is a thin call into
+//! the library; `serve` is the default.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use identity_os::accounts;
+use identity_os::config::{CliOverrides, Config, LogFormat};
+use identity_os::store::{self, Store};
+use identity_os::time::format_timestamp;
+
+#[derive(Parser)]
+#[command(name = "identity-os", version, about = "Identity OS server: a personality operating system for AI agents")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Options every subcommand understands.
+#[derive(Args, Clone, Default)]
+struct GlobalArgs {
+    /// Config file (default: config/default.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Storage backend: sqlite, memory or postgres.
+    #[arg(long, global = true, value_name = "BACKEND")]
+    db_backend: Option<String>,
+    /// SQLite database file.
+    #[arg(long, global = true, value_name = "PATH")]
+    sqlite_path: Option<PathBuf>,
+    /// Commit durability: full or normal.
+    #[arg(long, global = true)]
+    durability: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8000 (port 0 picks a free port).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Dev mode: no API keys; every request acts as a local unlimited account.
+        #[arg(long)]
+        no_auth: bool,
+    },
+    /// Manage accounts.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the effective configuration (secrets masked).
+    Config,
+    /// Copy the SQLite database to FILE (safe while the server runs).
+    Backup { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Create an account.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "free")]
+        tier: String,
+    },
+    /// List accounts.
+    List,
+    /// Change an account's tier.
+    SetTier {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        tier: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key for an account (shown once).
+    Create {
+        #[arg(long)]
+        account: String,
+    },
+    /// List keys (prefixes only).
+    List {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Revoke a key by its id.
+    Revoke { key_id: String },
+}
+
+fn overrides(global: &GlobalArgs, bind: Option<String>, no_auth: bool) -> CliOverrides {
+    CliOverrides {
+        config_file: global.config.clone(),
+        bind,
+        backend: global.db_backend.clone(),
+        sqlite_path: global.sqlite_path.clone(),
+        durability: global.durability.clone(),
+        no_auth,
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let (bind, no_auth) = match &cli.command {
+        Some(Command::Serve { bind, no_auth }) => (bind.clone(), *no_auth),
+        _ => (None, false),
+    };
+    let config = Config::load(&overrides(&cli.global, bind, no_auth)).map_err(|e| e.to_string())?;
+    match cli.command.unwrap_or(Command::Serve {
+        bind: None,
+        no_auth: false,
+    }) {
+        Command::Serve { .. } => {
+            init_logging(config.log.format);
+            identity_os::server::run(config).await.map_err(|e| e.to_string())
+        }
+        Command::Config => {
+            print!("{}", config.to_masked_toml());
+            Ok(())
+        }
+        Command::Accounts(command) => with_store(&config, |store| accounts_command(store, &config, command)).await,
+        Command::Keys(command) => with_store(&config, |store| keys_command(store, command)).await,
+        Command::Backup { file } => {
+            with_store(&config, |store| async move {
+                store.backup(&file).await.map_err(|e| e.to_string())?;
+                println!("backup written to {}", file.display());
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
+async fn with_store<F, Fut>(config: &Config, body: F) -> Result<(), String>
+where
+    F: FnOnce(std::sync::Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let store = store::open(&config.store_config()).map_err(|e| e.to_string())?;
+    let result = body(store.clone()).await;
+    store.close().await.map_err(|e| e.to_string())?;
+    result
+}
+
+async fn accounts_command(
+    store: std::sync::Arc<dyn Store>,
+    config: &Config,
+    command: AccountsCommand,
+) -> Result<(), String> {
+    let check_tier = |tier: &str| {
+        if config.tiers.contains_key(tier) {
+            Ok(())
+        } else {
+            Err(format!("unknown tier {tier:?}"))
+        }
+    };
+    match command {
+        AccountsCommand::Create { name, tier } => {
+            check_tier(&tier)?;
+            let account = accounts::create_account(store.as_ref(), &name, &tier)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}\t{}\t{}", account.id, account.tier, account.name);
+        }
+        AccountsCommand::List => {
+            for account in store.list_accounts().await.map_err(|e| e.to_string())? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    account.id,
+                    account.tier,
+                    format_timestamp(account.created_at),
+                    account.name
+                );
+            }
+        }
+        AccountsCommand::SetTier { account, tier } => {
+            check_tier(&tier)?;
+            store
+                .set_account_tier(&account, &tier)
+                .await
+                .map_err(|e| format!("{account}: {e}"))?;
+            println!("{account}\t{tier}");
+        }
+    }
+    Ok(())
+}
+
+async fn keys_command(store: std::sync::Arc<dyn Store>, command: KeysCommand) -> Result<(), String> {
+    match command {
+        KeysCommand::Create { account } => {
+            let created = accounts::create_key(store.as_ref(), &account)
+                .await
+                .map_err(|e| format!("{account}: {e}"))?;
+            println!("{}", created.key);
+            eprintln!("key id {} (the key above is shown only once)", created.record.id);
+        }
+        KeysCommand::List { account } => {
+            for key in store.list_api_keys(account.as_deref()).await.map_err(|e| e.to_string())? {
+                let status = key.revoked_at.map_or("active".to_string(), |t| format!("revoked {}", format_timestamp(t)));
+                println!("{}\t{}\t{}…\t{}", key.id, key.account_id, key.prefix, status);
+            }
+        }
+        KeysCommand::Revoke { key_id } => {
+            store
+                .revoke_api_key(&key_id, identity_os::time::now_micros())
+                .await
+                .map_err(|e| format!("{key_id}: {e}"))?;
+            println!("{key_id}\trevoked");
+        }
+    }
+    Ok(())
 }

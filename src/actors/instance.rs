@@ -1,0 +1,334 @@
+//! The instance actor: the single owner of one instance's engine state.
+//!
+//! Because only this actor mutates the instance, its requests are strictly
+//! ordered without locks: of two simultaneous untimed observations exactly
+//! one passes the throttle. It replies only after the store has committed,
+//! so every 2xx the server sends is durable.
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::engine::{Profile, MODE_COUNT};
+use crate::store::{Micros, StoreError};
+use crate::time::now_micros;
+
+use super::instance_model::{InstanceMeta, InstanceModel, PlannedChange, ResetMode, StepView, TimedObservation};
+use super::registry::InstanceContext;
+use super::InstanceError;
+
+/// Reply type of every instance request.
+pub type Reply<T> = RpcReplyPort<Result<T, InstanceError>>;
+
+/// A read-only view of an instance at one version.
+#[derive(Debug, Clone)]
+pub struct InstanceView {
+    pub meta: InstanceMeta,
+    pub profile: Arc<Profile>,
+    pub state: crate::engine::EngineState,
+}
+
+/// The result of processing observations.
+#[derive(Debug, Clone)]
+pub struct ProcessOutcome {
+    pub meta: InstanceMeta,
+    pub profile: Arc<Profile>,
+    /// Every cycle's view when intermediate results were asked for, else the last.
+    pub steps: Vec<StepView>,
+}
+
+/// Messages an instance actor handles. Every request names the account
+/// making it: another account's request is answered as if the instance did
+/// not exist.
+pub enum InstanceMessage {
+    Get {
+        account_id: String,
+        reply: Reply<InstanceView>,
+    },
+    Update {
+        account_id: String,
+        if_match: Option<i64>,
+        name: Option<String>,
+        description: Option<String>,
+        reply: Reply<InstanceView>,
+    },
+    Delete {
+        account_id: String,
+        if_match: Option<i64>,
+        reply: Reply<()>,
+    },
+    Process {
+        account_id: String,
+        if_match: Option<i64>,
+        observations: Vec<TimedObservation>,
+        keep_intermediate: bool,
+        reply: Reply<ProcessOutcome>,
+    },
+    Reset {
+        account_id: String,
+        if_match: Option<i64>,
+        mode: ResetMode,
+        reply: Reply<InstanceView>,
+    },
+    ApplyTestProfile {
+        account_id: String,
+        modes: [f64; MODE_COUNT],
+        reply: Reply<InstanceView>,
+    },
+    /// Timer tick: stop if nothing happened for `idle_timeout`.
+    CheckIdle,
+    /// Stop now (the supervisor evicts to bound the number of live actors).
+    Passivate,
+    /// Test-only fault injection: panics inside the handler.
+    #[cfg(any(test, feature = "fault-injection"))]
+    Crash,
+}
+
+/// The actor's behaviour; its state is [`InstanceActorState`].
+pub struct InstanceActor {
+    pub context: Arc<InstanceContext>,
+}
+
+/// Owned state: the model, or `None` once the instance was deleted.
+pub struct InstanceActorState {
+    id: String,
+    model: Option<InstanceModel>,
+    last_activity: Instant,
+}
+
+impl InstanceActor {
+    fn view(model: &InstanceModel) -> InstanceView {
+        InstanceView {
+            meta: model.meta.clone(),
+            profile: model.profile.clone(),
+            state: model.state.clone(),
+        }
+    }
+
+    /// The model, if it exists for this account.
+    fn owned<'a>(state: &'a InstanceActorState, account_id: &str, id: &str) -> Result<&'a InstanceModel, InstanceError> {
+        match &state.model {
+            Some(model) if model.account_id == account_id => Ok(model),
+            _ => Err(InstanceError::NotFound(id.to_string())),
+        }
+    }
+
+    /// Commits a planned change and adopts it; the model is untouched on failure.
+    async fn commit(&self, state: &mut InstanceActorState, change: PlannedChange) -> Result<(), InstanceError> {
+        match self.context.store.write_instance(change.write).await {
+            Ok(()) => {
+                state.model = Some(change.model);
+                Ok(())
+            }
+            Err(StoreError::Conflict) => {
+                self.reload(state).await;
+                let current = state.model.as_ref().map_or(0, |m| m.meta.version);
+                Err(InstanceError::VersionMismatch { current })
+            }
+            Err(StoreError::NotFound) => {
+                state.model = None;
+                Err(InstanceError::NotFound(self.context_id(state)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn context_id(&self, state: &InstanceActorState) -> String {
+        state.id.clone()
+    }
+
+    /// Re-reads the stored state after another writer won a race.
+    async fn reload(&self, state: &mut InstanceActorState) {
+        let id = state.id.clone();
+        match self.context.store.load_instance(&id).await {
+            Ok(Some(record)) => {
+                if let Ok(model) = InstanceModel::from_record(record) {
+                    state.model = Some(model);
+                }
+            }
+            Ok(None) => state.model = None,
+            Err(e) => tracing::warn!(instance = %id, error = %e, "reload after conflict failed"),
+        }
+    }
+
+    async fn change<F>(
+        &self,
+        state: &mut InstanceActorState,
+        id: &str,
+        account_id: &str,
+        if_match: Option<i64>,
+        plan: F,
+    ) -> Result<InstanceView, InstanceError>
+    where
+        F: FnOnce(&InstanceModel, Micros) -> Result<PlannedChange, InstanceError>,
+    {
+        let model = Self::owned(state, account_id, id)?;
+        model.check_version(if_match)?;
+        let change = plan(model, now_micros())?;
+        self.commit(state, change).await?;
+        let model = Self::owned(state, account_id, id)?;
+        Ok(Self::view(model))
+    }
+
+    /// Leaves the registry and stops after the queued messages are handled.
+    fn passivate(&self, myself: &ActorRef<InstanceMessage>, state: &InstanceActorState) {
+        self.context.forget(&state.id, myself.get_id());
+        if myself.drain().is_err() {
+            myself.stop(None);
+        }
+    }
+}
+
+impl Actor for InstanceActor {
+    type Msg = InstanceMessage;
+    type State = InstanceActorState;
+    type Arguments = InstanceModel;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        model: InstanceModel,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        myself.send_after(self.context.idle_timeout, || InstanceMessage::CheckIdle);
+        Ok(InstanceActorState {
+            id: model.meta.id.clone(),
+            model: Some(model),
+            last_activity: Instant::now(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let id = self.context_id(state);
+        if !matches!(message, InstanceMessage::CheckIdle) {
+            state.last_activity = Instant::now();
+        }
+        match message {
+            InstanceMessage::Get { account_id, reply } => {
+                let _ = reply.send(Self::owned(state, &account_id, &id).map(Self::view));
+            }
+            InstanceMessage::Update {
+                account_id,
+                if_match,
+                name,
+                description,
+                reply,
+            } => {
+                let result = self
+                    .change(state, &id, &account_id, if_match, |model, now| {
+                        model.plan_update(name, description, now)
+                    })
+                    .await;
+                let _ = reply.send(result);
+            }
+            InstanceMessage::Reset {
+                account_id,
+                if_match,
+                mode,
+                reply,
+            } => {
+                let result = self
+                    .change(state, &id, &account_id, if_match, |model, now| model.plan_reset(mode, now))
+                    .await;
+                let _ = reply.send(result);
+            }
+            InstanceMessage::ApplyTestProfile {
+                account_id,
+                modes,
+                reply,
+            } => {
+                let result = self
+                    .change(state, &id, &account_id, None, |model, now| {
+                        model.plan_test_profile(modes, now)
+                    })
+                    .await;
+                let _ = reply.send(result);
+            }
+            InstanceMessage::Process {
+                account_id,
+                if_match,
+                observations,
+                keep_intermediate,
+                reply,
+            } => {
+                let result = self
+                    .process(state, &id, &account_id, if_match, &observations, keep_intermediate)
+                    .await;
+                let _ = reply.send(result);
+            }
+            InstanceMessage::Delete {
+                account_id,
+                if_match,
+                reply,
+            } => {
+                let result = self.delete(state, &id, &account_id, if_match).await;
+                let _ = reply.send(result);
+            }
+            InstanceMessage::CheckIdle => {
+                let idle = state.last_activity.elapsed();
+                if idle >= self.context.idle_timeout {
+                    self.passivate(&myself, state);
+                } else {
+                    myself.send_after(self.context.idle_timeout - idle, || InstanceMessage::CheckIdle);
+                }
+            }
+            InstanceMessage::Passivate => self.passivate(&myself, state),
+            #[cfg(any(test, feature = "fault-injection"))]
+            InstanceMessage::Crash => panic!("fault injection: instance actor {id} crashed on purpose"),
+        }
+        Ok(())
+    }
+}
+
+impl InstanceActor {
+    async fn process(
+        &self,
+        state: &mut InstanceActorState,
+        id: &str,
+        account_id: &str,
+        if_match: Option<i64>,
+        observations: &[TimedObservation],
+        keep_intermediate: bool,
+    ) -> Result<ProcessOutcome, InstanceError> {
+        let model = Self::owned(state, account_id, id)?;
+        model.check_version(if_match)?;
+        let (change, steps) = model.plan_process(
+            &self.context.engine,
+            observations,
+            now_micros(),
+            self.context.min_cycle_interval,
+            keep_intermediate,
+        )?;
+        self.commit(state, change).await?;
+        let model = Self::owned(state, account_id, id)?;
+        Ok(ProcessOutcome {
+            meta: model.meta.clone(),
+            profile: model.profile.clone(),
+            steps,
+        })
+    }
+
+    async fn delete(
+        &self,
+        state: &mut InstanceActorState,
+        id: &str,
+        account_id: &str,
+        if_match: Option<i64>,
+    ) -> Result<(), InstanceError> {
+        let model = Self::owned(state, account_id, id)?;
+        model.check_version(if_match)?;
+        match self.context.store.delete_instance(id).await {
+            Ok(()) | Err(StoreError::NotFound) => {
+                // Stay registered as a tombstone until idle, so a request that
+                // read the row just before the delete cannot resurrect it.
+                state.model = None;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

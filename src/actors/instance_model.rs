@@ -1,0 +1,305 @@
+//! What an instance actor owns, and the transitions it applies.
+//!
+//! Every transition is computed first as a [`PlannedChange`] (new model +
+//! the rows to append), handed to the store, and only adopted once the store
+//! has committed it. So a failed commit leaves the actor exactly as it was.
+
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use crate::engine::{DriftReading, Engine, EngineState, Observation, Profile, MODE_COUNT};
+use crate::store::{
+    DriftRow, InstanceEvent, InstanceRecord, InstanceSummary, InstanceWrite, Micros, ObservationRow,
+    UsageIncrement,
+};
+use crate::time::month_of;
+
+use super::InstanceError;
+
+/// Instance metadata as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceMeta {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    pub version: i64,
+}
+
+/// The engine state as persisted in `state_json`: the profile travels with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PersistedState {
+    profile: Profile,
+    state: EngineState,
+}
+
+/// One validated observation with its caller time (if any) and context.
+#[derive(Debug, Clone)]
+pub struct TimedObservation {
+    pub observation: Observation,
+    pub timestamp: Option<Micros>,
+    /// The caller's `context` object, serialised.
+    pub context_json: String,
+}
+
+/// The state after one cycle, for building a ProcessResult.
+#[derive(Debug, Clone)]
+pub struct StepView {
+    pub state: EngineState,
+    pub drift: Option<DriftReading>,
+    pub timestamp: Micros,
+}
+
+/// Which state `reset` restores (API.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetMode {
+    Initial,
+    Default,
+    LastStable,
+}
+
+/// Energy of a state reset to neutral defaults.
+const DEFAULT_ENERGY: f64 = 0.8;
+
+/// The owned state of one instance actor.
+#[derive(Debug, Clone)]
+pub struct InstanceModel {
+    pub meta: InstanceMeta,
+    pub account_id: String,
+    pub profile: Arc<Profile>,
+    pub state: EngineState,
+    pub initial: EngineState,
+    pub last_observation_at: Option<Micros>,
+}
+
+/// A change computed but not yet committed.
+#[derive(Debug)]
+pub struct PlannedChange {
+    pub model: InstanceModel,
+    pub write: InstanceWrite,
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<String, InstanceError> {
+    serde_json::to_string(value).map_err(|e| InstanceError::Corrupt(e.to_string()))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, InstanceError> {
+    serde_json::from_str(text).map_err(|e| InstanceError::Corrupt(e.to_string()))
+}
+
+impl InstanceModel {
+    /// A brand-new instance (not yet stored).
+    pub fn new(meta: InstanceMeta, account_id: String, profile: Profile, initial: EngineState) -> Self {
+        InstanceModel {
+            meta,
+            account_id,
+            profile: Arc::new(profile),
+            state: initial.clone(),
+            initial,
+            last_observation_at: None,
+        }
+    }
+
+    /// Decodes a stored row.
+    pub fn from_record(record: InstanceRecord) -> Result<Self, InstanceError> {
+        let persisted: PersistedState = decode(&record.state_json)?;
+        let initial: EngineState = decode(&record.initial_state_json)?;
+        Ok(InstanceModel {
+            meta: InstanceMeta {
+                id: record.id,
+                name: record.name,
+                description: record.description,
+                created_at: record.created_at,
+                updated_at: record.updated_at,
+                version: record.version,
+            },
+            account_id: record.account_id,
+            profile: Arc::new(persisted.profile),
+            state: persisted.state,
+            initial,
+            last_observation_at: record.last_observation_at,
+        })
+    }
+
+    /// Encodes the model as a row.
+    pub fn to_record(&self) -> Result<InstanceRecord, InstanceError> {
+        let persisted = PersistedState {
+            profile: (*self.profile).clone(),
+            state: self.state.clone(),
+        };
+        Ok(InstanceRecord {
+            id: self.meta.id.clone(),
+            account_id: self.account_id.clone(),
+            name: self.meta.name.clone(),
+            description: self.meta.description.clone(),
+            created_at: self.meta.created_at,
+            updated_at: self.meta.updated_at,
+            version: self.meta.version,
+            state_json: encode(&persisted)?,
+            initial_state_json: encode(&self.initial)?,
+            last_observation_at: self.last_observation_at,
+            summary: InstanceSummary {
+                cycle_count: self.state.cycle(),
+                energy_level: self.state.energy(),
+                stress_level: self.state.stress_level().as_str().to_string(),
+                stability_index: self.state.stability(),
+            },
+        })
+    }
+
+    /// The next version of this model, touched at `now`.
+    fn successor(&self, now: Micros) -> InstanceModel {
+        let mut next = self.clone();
+        next.meta.version += 1;
+        next.meta.updated_at = now;
+        next
+    }
+
+    fn plan(&self, model: InstanceModel) -> Result<PlannedChange, InstanceError> {
+        let write = InstanceWrite {
+            instance: model.to_record()?,
+            expected_version: self.meta.version,
+            observations: Vec::new(),
+            drift_events: Vec::new(),
+            events: Vec::new(),
+            usage: None,
+        };
+        Ok(PlannedChange { model, write })
+    }
+
+    /// Refuses a request whose `If-Match` names another version.
+    pub fn check_version(&self, if_match: Option<i64>) -> Result<(), InstanceError> {
+        match if_match {
+            Some(expected) if expected != self.meta.version => Err(InstanceError::VersionMismatch {
+                current: self.meta.version,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Renames / redescribes the instance.
+    pub fn plan_update(
+        &self,
+        name: Option<String>,
+        description: Option<String>,
+        now: Micros,
+    ) -> Result<PlannedChange, InstanceError> {
+        let mut next = self.successor(now);
+        if let Some(name) = name {
+            next.meta.name = name;
+        }
+        if let Some(description) = description {
+            next.meta.description = description;
+        }
+        self.plan(next)
+    }
+
+    /// Steps the engine through a batch of observations.
+    ///
+    /// The throttle (API.md "Throttling") applies to the batch as a whole:
+    /// its effective time is the first observation's timestamp, or `now`.
+    /// Returns the planned change and the per-cycle views (all of them, or
+    /// only the last unless `keep_intermediate`).
+    pub fn plan_process(
+        &self,
+        engine: &Engine,
+        observations: &[TimedObservation],
+        now: Micros,
+        min_interval: Micros,
+        keep_intermediate: bool,
+    ) -> Result<(PlannedChange, Vec<StepView>), InstanceError> {
+        let effective = observations.first().and_then(|o| o.timestamp).unwrap_or(now);
+        if let Some(last) = self.last_observation_at {
+            if effective - last < min_interval {
+                let wait_micros = (last + min_interval - now).max(0);
+                let retry_after_secs = (wait_micros as u64).div_ceil(1_000_000).max(1);
+                return Err(InstanceError::Throttled { retry_after_secs });
+            }
+        }
+        let mut next = self.successor(now);
+        let mut rows = Vec::with_capacity(observations.len());
+        let mut drift_rows = Vec::new();
+        let mut views = Vec::with_capacity(if keep_intermediate { observations.len() } else { 1 });
+        let mut latest = effective;
+        for (i, timed) in observations.iter().enumerate() {
+            let at = timed.timestamp.unwrap_or(now);
+            latest = latest.max(at);
+            let (state, result) = engine.step(next.state, &next.profile, &timed.observation);
+            next.state = state;
+            rows.push(ObservationRow {
+                cycle_number: next.state.cycle(),
+                mode_target: timed.observation.mode().as_str().to_string(),
+                signal_strength: timed.observation.signal_strength(),
+                confidence: timed.observation.confidence(),
+                context_json: timed.context_json.clone(),
+                timestamp: at,
+            });
+            if let (true, Some(drift)) = (result.drift_event_recorded, &result.drift) {
+                drift_rows.push(DriftRow {
+                    cycle_number: next.state.cycle(),
+                    level: drift.level.as_str().to_string(),
+                    magnitude: drift.magnitude,
+                    affected_modes: drift.affected_modes.iter().map(|m| m.as_str().to_string()).collect(),
+                    rolled_back: drift.rolled_back,
+                    timestamp: at,
+                });
+            }
+            if keep_intermediate || i + 1 == observations.len() {
+                views.push(StepView {
+                    state: next.state.clone(),
+                    drift: result.drift,
+                    timestamp: at,
+                });
+            }
+        }
+        next.last_observation_at = Some(latest);
+        let mut change = self.plan(next)?;
+        change.write.usage = Some(UsageIncrement {
+            account_id: self.account_id.clone(),
+            month: month_of(now),
+            cycles: observations.len() as u64,
+        });
+        change.write.observations = rows;
+        change.write.drift_events = drift_rows;
+        Ok((change, views))
+    }
+
+    /// Restores the initial, neutral or last stable state (API.md "reset").
+    pub fn plan_reset(&self, mode: ResetMode, now: Micros) -> Result<PlannedChange, InstanceError> {
+        let mut next = self.successor(now);
+        next.state = match mode {
+            ResetMode::Initial => self.initial.clone(),
+            ResetMode::Default => EngineState::new([0.0; MODE_COUNT], DEFAULT_ENERGY),
+            ResetMode::LastStable => self.state.restore_last_stable().ok_or(InstanceError::NoStablePoint)?,
+        };
+        let mut change = self.plan(next)?;
+        let mode_name = match mode {
+            ResetMode::Initial => "initial",
+            ResetMode::Default => "default",
+            ResetMode::LastStable => "last_stable",
+        };
+        change.write.events.push(InstanceEvent {
+            kind: "reset".into(),
+            detail_json: serde_json::json!({ "mode": mode_name, "from_cycle": self.state.cycle() }).to_string(),
+            timestamp: now,
+        });
+        Ok(change)
+    }
+
+    /// Applies a personality-test profile: it becomes both the current and
+    /// the `initial` state (energy and profile kept).
+    pub fn plan_test_profile(&self, modes: [f64; MODE_COUNT], now: Micros) -> Result<PlannedChange, InstanceError> {
+        let mut next = self.successor(now);
+        let fresh = EngineState::new(modes, self.initial.energy());
+        next.state = fresh.clone();
+        next.initial = fresh;
+        let mut change = self.plan(next)?;
+        change.write.events.push(InstanceEvent {
+            kind: "personality_test".into(),
+            detail_json: serde_json::json!({ "mode_profile": modes, "from_cycle": self.state.cycle() }).to_string(),
+            timestamp: now,
+        });
+        Ok(change)
+    }
+}

@@ -1,0 +1,49 @@
+//! Actors: one owner per piece of mutable state.
+//!
+//! - [`InstanceActor`]: one per live instance; serialises its requests,
+//!   steps the engine and persists before replying.
+//! - [`InstanceSupervisor`]: restarts failed instance actors on demand and
+//!   evicts idle ones when too many are live.
+//! - [`InstanceRegistry`]: the handle request handlers use to reach an
+//!   instance's actor (spawning it from the store on first use).
+
+mod instance;
+mod instance_model;
+mod registry;
+mod supervisor;
+
+pub use instance::{InstanceActor, InstanceMessage, InstanceView, ProcessOutcome};
+pub use instance_model::{InstanceMeta, InstanceModel, ResetMode, StepView, TimedObservation};
+pub use registry::{InstanceContext, InstanceRegistry, RegistryStats};
+pub use supervisor::{InstanceSupervisor, SupervisorMessage};
+
+use crate::store::StoreError;
+
+/// Why an instance request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// No such instance for this account (or any account).
+    #[error("instance {0} not found")]
+    NotFound(String),
+    /// `If-Match` named another version, or a concurrent writer won.
+    #[error("version conflict: the instance is at version {current}")]
+    VersionMismatch { current: i64 },
+    /// The observation is closer than `MIN_CYCLE_INTERVAL` to the previous one.
+    #[error("observation throttled: retry in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
+    /// `reset {"mode":"last_stable"}` before the drift detector saw a stable state.
+    #[error("no stable point has been recorded yet (the drift warm-up takes 20 cycles)")]
+    NoStablePoint,
+    /// Stored state could not be decoded.
+    #[error("stored instance state is unreadable: {0}")]
+    Corrupt(String),
+    /// The instance's actor failed while handling this request.
+    #[error("the instance actor failed while handling the request")]
+    ActorFailed,
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

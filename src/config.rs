@@ -1,0 +1,573 @@
+//! Server configuration: built-in defaults < config file < environment < CLI.
+//!
+//! The key names are part of the contract (SERVER.md "Configuration"): users
+//! and tests write such files. Layering is done by figment; this module only
+//! says which environment variable feeds which key and what a valid value is.
+
+use crate::engine::EngineParams;
+use crate::store::{Backend, Durability, StoreConfig};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The config file read when no `--config` is given and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
+
+/// Invalid configuration; the message names the key and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid configuration: `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// The whole effective configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub engine: EngineConfig,
+    pub actors: ActorsConfig,
+    pub limiter: LimiterConfig,
+    pub tiers: BTreeMap<String, TierConfig>,
+    pub auth: AuthConfig,
+    pub billing: BillingConfig,
+    pub docs: DocsConfig,
+    pub log: LogConfig,
+}
+
+/// `[server]`: the listening socket and request limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+/// `[storage]`: which database and how durable a commit is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    pub backend: Backend,
+    pub sqlite_path: PathBuf,
+    pub durability: Durability,
+    pub database_url: String,
+}
+
+/// `[engine]`: the observation throttle plus every ENGINE.md parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EngineConfig {
+    pub min_cycle_interval_secs: f64,
+    #[serde(flatten)]
+    pub params: EngineParams,
+}
+
+/// `[actors]`: lifetime and number of live instance actors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActorsConfig {
+    pub idle_timeout_secs: u64,
+    pub max_live_instances: usize,
+}
+
+/// Where rate-limit budgets live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimiterBackend {
+    Memory,
+    Redis,
+}
+
+/// What to do when the limiter backend is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    Closed,
+    Open,
+}
+
+/// `[limiter]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimiterConfig {
+    pub backend: LimiterBackend,
+    pub redis_url: String,
+    pub fail_mode: FailMode,
+}
+
+/// `[tiers.NAME]`: one plan's limits; 0 means no limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TierConfig {
+    pub rate_per_minute: u64,
+    pub monthly_cycles: u64,
+    pub max_instances: u64,
+    pub price_cents: u64,
+}
+
+impl Default for TierConfig {
+    fn default() -> Self {
+        TierConfig {
+            rate_per_minute: 0,
+            monthly_cycles: 0,
+            max_instances: 0,
+            price_cents: 0,
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Dev mode: every request acts as a local unlimited account.
+    pub disabled: bool,
+    /// Enables `/v1/admin/*` when non-empty.
+    pub admin_token: String,
+    /// Allows dev mode on a non-loopback address.
+    pub allow_disabled_on_public_bind: bool,
+}
+
+/// `[billing]`: Stripe settings (secrets usually come from the environment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingConfig {
+    pub stripe_api_base: String,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub stripe_secret_key: String,
+    pub stripe_webhook_secret: String,
+    pub stripe_price_indie: String,
+    pub stripe_price_pro: String,
+}
+
+/// `[docs]`: the interactive API page.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocsConfig {
+    pub enabled: bool,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:8000".into(),
+            body_limit_bytes: 1024 * 1024,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            backend: Backend::Sqlite,
+            sqlite_path: PathBuf::from("data/identity-os.db"),
+            durability: Durability::Full,
+            database_url: String::new(),
+        }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            min_cycle_interval_secs: 1.0,
+            params: EngineParams::default(),
+        }
+    }
+}
+
+impl Default for ActorsConfig {
+    fn default() -> Self {
+        ActorsConfig {
+            idle_timeout_secs: 300,
+            max_live_instances: 100_000,
+        }
+    }
+}
+
+impl Default for LimiterConfig {
+    fn default() -> Self {
+        LimiterConfig {
+            backend: LimiterBackend::Memory,
+            redis_url: String::new(),
+            fail_mode: FailMode::Closed,
+        }
+    }
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        BillingConfig {
+            stripe_api_base: "https://api.stripe.com".into(),
+            success_url: "http://localhost:8000/billing/success".into(),
+            cancel_url: "http://localhost:8000/billing/cancel".into(),
+            stripe_secret_key: String::new(),
+            stripe_webhook_secret: String::new(),
+            stripe_price_indie: String::new(),
+            stripe_price_pro: String::new(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+/// The built-in tier table (SERVER.md "Accounts, keys, tiers").
+pub fn default_tiers() -> BTreeMap<String, TierConfig> {
+    let tier = |rate_per_minute, monthly_cycles, max_instances, price_cents| TierConfig {
+        rate_per_minute,
+        monthly_cycles,
+        max_instances,
+        price_cents,
+    };
+    BTreeMap::from([
+        ("free".to_string(), tier(10, 10_000, 3, 0)),
+        ("indie".to_string(), tier(60, 100_000, 50, 2900)),
+        ("pro".to_string(), tier(300, 500_000, 0, 9900)),
+        ("unlimited".to_string(), tier(0, 0, 0, 0)),
+    ])
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            engine: EngineConfig::default(),
+            actors: ActorsConfig::default(),
+            limiter: LimiterConfig::default(),
+            tiers: default_tiers(),
+            auth: AuthConfig::default(),
+            billing: BillingConfig::default(),
+            docs: DocsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Environment variables and the keys they set (SERVER.md).
+const ENV_KEYS: [(&str, &str); 18] = [
+    ("IDENTITY_OS_BIND", "server.bind"),
+    ("IDENTITY_OS_DB_BACKEND", "storage.backend"),
+    ("IDENTITY_OS_SQLITE_PATH", "storage.sqlite_path"),
+    ("IDENTITY_OS_DATABASE_URL", "storage.database_url"),
+    ("IDENTITY_OS_SUPABASE_URL", "storage.database_url"),
+    ("IDENTITY_OS_DURABILITY", "storage.durability"),
+    ("IDENTITY_OS_MIN_CYCLE_INTERVAL", "engine.min_cycle_interval_secs"),
+    ("IDENTITY_OS_ADMIN_TOKEN", "auth.admin_token"),
+    ("IDENTITY_OS_DOCS_ENABLED", "docs.enabled"),
+    ("IDENTITY_OS_REDIS_URL", "limiter.redis_url"),
+    ("IDENTITY_OS_LIMITER_FAIL_MODE", "limiter.fail_mode"),
+    ("IDENTITY_OS_LOG_FORMAT", "log.format"),
+    ("STRIPE_SECRET_KEY", "billing.stripe_secret_key"),
+    ("STRIPE_WEBHOOK_SECRET", "billing.stripe_webhook_secret"),
+    ("STRIPE_PRICE_INDIE", "billing.stripe_price_indie"),
+    ("STRIPE_PRICE_PRO", "billing.stripe_price_pro"),
+    ("STRIPE_API_BASE", "billing.stripe_api_base"),
+    ("IDENTITY_OS_MAX_LIVE_INSTANCES", "actors.max_live_instances"),
+];
+
+/// Overrides given on the command line (highest precedence).
+#[derive(Debug, Clone, Default)]
+pub struct CliOverrides {
+    pub config_file: Option<PathBuf>,
+    pub bind: Option<String>,
+    pub backend: Option<String>,
+    pub sqlite_path: Option<PathBuf>,
+    pub durability: Option<String>,
+    pub no_auth: bool,
+}
+
+impl Config {
+    /// Loads the layered configuration and validates it.
+    pub fn load(cli: &CliOverrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match &cli.config_file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.clone())),
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE))
+            }
+            None => {}
+        }
+        figment = figment.merge(Env::raw().filter_map(|name| {
+            ENV_KEYS
+                .iter()
+                .find(|(var, _)| name.as_str().eq_ignore_ascii_case(var))
+                .map(|(_, key)| (*key).into())
+        }));
+        if std::env::var("IDENTITY_OS_AUTH").is_ok_and(|v| v.eq_ignore_ascii_case("disabled")) {
+            figment = figment.merge(Serialized::default("auth.disabled", true));
+        }
+        if let Some(bind) = &cli.bind {
+            figment = figment.merge(Serialized::default("server.bind", bind));
+        }
+        if let Some(backend) = &cli.backend {
+            figment = figment.merge(Serialized::default("storage.backend", backend));
+        }
+        if let Some(path) = &cli.sqlite_path {
+            figment = figment.merge(Serialized::default("storage.sqlite_path", path));
+        }
+        if let Some(durability) = &cli.durability {
+            figment = figment.merge(Serialized::default("storage.durability", durability));
+        }
+        if cli.no_auth {
+            figment = figment.merge(Serialized::default("auth.disabled", true));
+        }
+        let mut config: Config = figment.extract().map_err(Box::new)?;
+        config.normalise();
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Accepts the spellings of hosted deployments (`postgresql+asyncpg://`).
+    fn normalise(&mut self) {
+        if let Some(rest) = self.storage.database_url.strip_prefix("postgresql+asyncpg://") {
+            self.storage.database_url = format!("postgresql://{rest}");
+        }
+    }
+
+    /// Checks what serde cannot: ranges, addresses, required tiers.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bind = self.bind_addr()?;
+        if self.server.body_limit_bytes == 0 {
+            return Err(invalid("server.body_limit_bytes", "must be greater than 0"));
+        }
+        let interval = self.engine.min_cycle_interval_secs;
+        if !interval.is_finite() || !(0.0..=86_400.0).contains(&interval) {
+            return Err(invalid(
+                "engine.min_cycle_interval_secs",
+                "must be a finite number of seconds between 0 and 86400",
+            ));
+        }
+        self.engine
+            .params
+            .validate()
+            .map_err(|e| invalid("engine", e.to_string()))?;
+        if self.actors.max_live_instances == 0 {
+            return Err(invalid("actors.max_live_instances", "must be at least 1"));
+        }
+        if self.actors.idle_timeout_secs == 0 {
+            return Err(invalid("actors.idle_timeout_secs", "must be at least 1"));
+        }
+        for tier in ["free", "indie", "pro", "unlimited"] {
+            if !self.tiers.contains_key(tier) {
+                return Err(invalid(&format!("tiers.{tier}"), "this tier must be configured"));
+            }
+        }
+        if self.storage.backend == Backend::Postgres && self.storage.database_url.is_empty() {
+            return Err(invalid(
+                "storage.database_url",
+                "required when storage.backend = \"postgres\"",
+            ));
+        }
+        if self.auth.disabled && !bind.ip().is_loopback() && !self.auth.allow_disabled_on_public_bind {
+            return Err(invalid(
+                "auth.disabled",
+                format!(
+                    "authentication may only be disabled on a loopback address, not {bind} \
+                     (set auth.allow_disabled_on_public_bind = true to force it)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The parsed listening address.
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server
+            .bind
+            .parse()
+            .map_err(|e| invalid("server.bind", format!("{:?} is not an address:port ({e})", self.server.bind)))
+    }
+
+    /// The slice of configuration the store needs.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            backend: self.storage.backend,
+            sqlite_path: self.storage.sqlite_path.clone(),
+            durability: self.storage.durability,
+            database_url: self.storage.database_url.clone(),
+        }
+    }
+
+    /// The effective configuration as TOML with every secret masked.
+    pub fn to_masked_toml(&self) -> String {
+        let mut masked = self.clone();
+        let mask = |s: &mut String| {
+            if !s.is_empty() {
+                *s = "********".into();
+            }
+        };
+        mask(&mut masked.auth.admin_token);
+        mask(&mut masked.billing.stripe_secret_key);
+        mask(&mut masked.billing.stripe_webhook_secret);
+        mask(&mut masked.storage.database_url);
+        mask(&mut masked.limiter.redis_url);
+        toml_string(&masked)
+    }
+}
+
+fn toml_string(config: &Config) -> String {
+    match Figment::from(Serialized::defaults(config)).extract::<figment::value::Dict>() {
+        Ok(dict) => render_toml(&dict),
+        Err(e) => format!("# cannot render configuration: {e}\n"),
+    }
+}
+
+/// Renders a figment dictionary as TOML sections (figment has no writer).
+fn render_toml(dict: &figment::value::Dict) -> String {
+    use figment::value::Value;
+    fn scalar(v: &Value) -> Option<String> {
+        match v {
+            Value::String(_, s) => Some(format!("{s:?}")),
+            Value::Bool(_, b) => Some(b.to_string()),
+            Value::Num(_, n) => n
+                .to_f64()
+                .filter(|_| matches!(n, figment::value::Num::F32(_) | figment::value::Num::F64(_)))
+                .map(|f| format!("{f:?}"))
+                .or_else(|| n.to_i128().map(|i| i.to_string())),
+            Value::Array(_, items) => Some(format!(
+                "[{}]",
+                items.iter().filter_map(scalar).collect::<Vec<_>>().join(", ")
+            )),
+            Value::Empty(_, _) => Some("\"\"".into()),
+            Value::Char(_, c) => Some(format!("{:?}", c.to_string())),
+            Value::Dict(_, _) => None,
+        }
+    }
+    fn section(out: &mut String, path: &str, dict: &figment::value::Dict) {
+        let mut nested = Vec::new();
+        let mut lines = String::new();
+        for (key, value) in dict {
+            match value {
+                Value::Dict(_, inner) => nested.push((key, inner)),
+                other => {
+                    if let Some(s) = scalar(other) {
+                        lines.push_str(&format!("{key} = {s}\n"));
+                    }
+                }
+            }
+        }
+        if !lines.is_empty() {
+            if !path.is_empty() {
+                out.push_str(&format!("[{path}]\n"));
+            }
+            out.push_str(&lines);
+            out.push('\n');
+        }
+        for (key, inner) in nested {
+            let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            section(out, &child, inner);
+        }
+    }
+    let mut out = String::new();
+    section(&mut out, "", dict);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_file(contents: &str) -> Result<Config, ConfigError> {
+        let mut file = tempfile::NamedTempFile::new().map_err(|e| invalid("test", e.to_string()))?;
+        file.write_all(contents.as_bytes()).map_err(|e| invalid("test", e.to_string()))?;
+        Config::load(&CliOverrides {
+            config_file: Some(file.path().to_path_buf()),
+            ..CliOverrides::default()
+        })
+    }
+
+    #[test]
+    fn defaults_are_valid_and_match_the_spec() {
+        let config = Config::default();
+        config.validate().expect("defaults are valid");
+        assert_eq!(config.server.bind, "127.0.0.1:8000");
+        assert_eq!(config.tiers["free"].rate_per_minute, 10);
+        assert_eq!(config.tiers["pro"].max_instances, 0);
+        assert_eq!(config.engine.min_cycle_interval_secs, 1.0);
+    }
+
+    #[test]
+    fn file_values_override_defaults_and_keep_the_rest() {
+        let config = load_file(
+            "[server]\nbind = \"127.0.0.1:9001\"\n[tiers.free]\nmonthly_cycles = 5\n[engine]\nalpha = 0.2\n",
+        )
+        .expect("valid file");
+        assert_eq!(config.server.bind, "127.0.0.1:9001");
+        assert_eq!(config.tiers["free"].monthly_cycles, 5);
+        assert_eq!(config.tiers["free"].rate_per_minute, 10);
+        assert_eq!(config.engine.params.alpha, 0.2);
+        assert_eq!(config.storage.durability, Durability::Full);
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let err = load_file("[server]\nbody_limit_bytes = \"lots\"\n").expect_err("invalid type");
+        assert!(err.to_string().contains("body_limit_bytes"), "{err}");
+        let err = load_file("[storage]\ndurability = \"sometimes\"\n").expect_err("bad enum");
+        assert!(err.to_string().contains("durability"), "{err}");
+        let err = load_file("[server]\nbind = \"nowhere\"\n").expect_err("bad address");
+        assert!(err.to_string().contains("server.bind"), "{err}");
+        let err = load_file("[engine]\nmin_cycle_interval_secs = -1.0\n").expect_err("negative");
+        assert!(err.to_string().contains("min_cycle_interval_secs"), "{err}");
+        let err = load_file("[server]\nbnid = \"x\"\n").expect_err("unknown key");
+        assert!(err.to_string().contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn dev_mode_refuses_a_public_address() {
+        let err = load_file("[server]\nbind = \"0.0.0.0:8000\"\n[auth]\ndisabled = true\n").expect_err("public");
+        assert!(err.to_string().contains("auth.disabled"), "{err}");
+    }
+
+    #[test]
+    fn masked_output_hides_secrets() {
+        let mut config = Config::default();
+        config.auth.admin_token = "super-secret".into();
+        let text = config.to_masked_toml();
+        assert!(!text.contains("super-secret"));
+        assert!(text.contains("admin_token = \"********\""), "{text}");
+        assert!(text.contains("[tiers.free]"), "{text}");
+    }
+}

@@ -1,0 +1,77 @@
+//! Authentication: bearer API keys for `/v1`, a separate admin token for
+//! `/v1/admin`. Messages say what was wrong without echoing the key.
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+use crate::accounts::{self, KeyRejection};
+
+use super::error::ApiError;
+use super::state::{AppState, Caller};
+
+/// The credential of an `Authorization: Bearer <credential>` header.
+fn bearer(request: &Request) -> Result<&str, ApiError> {
+    let header = request.headers().get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthorized("missing Authorization header; send `Authorization: Bearer idos_sk_...`".into())
+    })?;
+    let text = header
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("the Authorization header is not valid ASCII".into()))?;
+    let (scheme, credential) = text.split_once(' ').unwrap_or((text, ""));
+    if scheme != "Bearer" {
+        let shown: String = scheme.chars().take(16).collect();
+        return Err(ApiError::Unauthorized(format!(
+            "unsupported authorization scheme `{shown}`; use `Authorization: Bearer <key>`"
+        )));
+    }
+    let credential = credential.trim();
+    if credential.is_empty() {
+        return Err(ApiError::Unauthorized("the Bearer credential is empty".into()));
+    }
+    Ok(credential)
+}
+
+/// Resolves the caller's account and stores it as a request extension.
+pub async fn require_api_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let account = match &state.local_account {
+        Some(local) => local.clone(),
+        None => {
+            let key = match bearer(&request) {
+                Ok(key) => key.to_string(),
+                Err(e) => return e.into_response(),
+            };
+            match accounts::authenticate(state.store.as_ref(), &key).await {
+                Ok(Ok(account)) => account,
+                Ok(Err(KeyRejection::Unknown)) => {
+                    return ApiError::Unauthorized("unknown API key".into()).into_response()
+                }
+                Ok(Err(KeyRejection::Revoked)) => {
+                    return ApiError::Unauthorized("this API key has been revoked".into()).into_response()
+                }
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+        }
+    };
+    request.extensions_mut().insert(Caller { account });
+    next.run(request).await
+}
+
+/// Guards `/v1/admin/*`: absent (404) without a configured admin token,
+/// otherwise the token must match (compared in constant time).
+pub async fn require_admin_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let expected = state.config.auth.admin_token.as_bytes();
+    if expected.is_empty() {
+        return ApiError::NotFound("no such route".into()).into_response();
+    }
+    let presented = match bearer(&request) {
+        Ok(token) => token.as_bytes(),
+        Err(e) => return e.into_response(),
+    };
+    if !bool::from(presented.ct_eq(expected)) {
+        return ApiError::Unauthorized("invalid admin token".into()).into_response();
+    }
+    next.run(request).await
+}

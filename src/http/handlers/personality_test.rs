@@ -1,0 +1,141 @@
+//! `/v1/test/*`: the personality test that gives an agent its initial profile.
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+
+use crate::actors::InstanceMessage;
+use crate::catalog::ModeProfile;
+use crate::catalog::questions::{questions as questions_of, Question, TestVersion};
+use crate::catalog::TestError;
+use crate::catalog::test_scoring::{infer_version, matched_personas, score, PersonaMatch, TestResponse};
+use crate::engine::{EngineState, Profile};
+use crate::time::now_micros;
+
+use super::instances::{create_for, validate_name};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{JsonBody, QueryParams};
+use crate::http::state::{AppState, Caller};
+use crate::http::wire::{ContractBody, SnapshotBody};
+
+/// Query of `GET /v1/test/questions`.
+#[derive(Debug, Deserialize)]
+pub struct QuestionsQuery {
+    version: Option<String>,
+}
+
+/// `GET /v1/test/questions` body.
+#[derive(Debug, Serialize)]
+pub struct QuestionsBody {
+    version: &'static str,
+    questions: &'static [Question],
+    total: usize,
+}
+
+fn parse_version(text: &str) -> ApiResult<TestVersion> {
+    text.parse::<TestVersion>()
+        .map_err(|e| ApiError::invalid_field("version", e.to_string()))
+}
+
+/// `GET /v1/test/questions?version=v1`.
+pub async fn questions(QueryParams(query): QueryParams<QuestionsQuery>) -> ApiResult<Json<QuestionsBody>> {
+    let version = parse_version(query.version.as_deref().unwrap_or("v1"))?;
+    let questions = questions_of(version);
+    Ok(Json(QuestionsBody {
+        version: version.as_str(),
+        questions,
+        total: questions.len(),
+    }))
+}
+
+/// `POST /v1/test/submit` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    #[serde(default)]
+    version: Option<String>,
+    responses: Option<Vec<TestResponse>>,
+    #[serde(default)]
+    instance_id: Option<String>,
+    #[serde(default)]
+    create_instance: Option<bool>,
+    #[serde(default)]
+    instance_name: Option<String>,
+}
+
+/// `POST /v1/test/submit` response.
+#[derive(Debug, Serialize)]
+pub struct SubmitBody {
+    instance_id: String,
+    test_completed: bool,
+    mode_profile: ModeProfile,
+    matched_personas: Vec<PersonaMatch>,
+    snapshot: SnapshotBody,
+    contract: ContractBody,
+}
+
+fn test_error(error: TestError) -> ApiError {
+    match error {
+        TestError::Incomplete { missing_questions } => ApiError::IncompleteTest { missing_questions },
+        TestError::UnknownQuestions(ref ids) | TestError::DuplicateQuestions(ref ids) => ApiError::InvalidRequest {
+            message: error.to_string(),
+            details: Some(serde_json::json!({ "field": "responses", "question_ids": ids })),
+        },
+        TestError::ScoreOutOfRange { question_id, .. } => ApiError::InvalidRequest {
+            message: error.to_string(),
+            details: Some(serde_json::json!({ "field": "responses", "question_ids": [question_id] })),
+        },
+    }
+}
+
+/// `POST /v1/test/submit`: scores the answers and applies the profile to an
+/// existing instance or a new one.
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<SubmitRequest>,
+) -> ApiResult<Json<SubmitBody>> {
+    let create = body.create_instance.unwrap_or(false);
+    if create == body.instance_id.is_some() {
+        return Err(ApiError::invalid(
+            "give exactly one of instance_id or create_instance: true",
+        ));
+    }
+    let responses = body
+        .responses
+        .ok_or_else(|| ApiError::invalid_field("responses", "responses is required"))?;
+    let version = match body.version.as_deref() {
+        Some(text) => parse_version(text)?,
+        None => infer_version(&responses),
+    };
+    let profile = score(version, &responses).map_err(test_error)?;
+    let engine = state.registry.engine();
+    let (meta, state_now, instance_profile) = match body.instance_id {
+        Some(id) => {
+            let account_id = caller.account.id.clone();
+            let view = state
+                .registry
+                .call(&id, |reply| InstanceMessage::ApplyTestProfile {
+                    account_id: account_id.clone(),
+                    modes: profile.modes,
+                    reply,
+                })
+                .await?;
+            (view.meta, view.state, view.profile)
+        }
+        None => {
+            let name = validate_name(body.instance_name.as_deref().unwrap_or("TestAgent"))?;
+            let initial = EngineState::new(profile.modes, 0.8);
+            let model = create_for(&state, &caller, name, String::new(), Profile::default(), initial).await?;
+            (model.meta, model.state, model.profile)
+        }
+    };
+    Ok(Json(SubmitBody {
+        instance_id: meta.id.clone(),
+        test_completed: true,
+        mode_profile: profile.mode_profile(),
+        matched_personas: matched_personas(&profile.modes, 3),
+        snapshot: SnapshotBody::new(engine, &meta, &state_now, now_micros()),
+        contract: ContractBody::new(engine, &meta.id, &state_now, &instance_profile),
+    }))
+}

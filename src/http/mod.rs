@@ -1,0 +1,84 @@
+//! The HTTP front end: routing, authentication, errors, one handler module
+//! per resource. Knows the wire contract (API.md); delegates everything
+//! else to the actors and the store.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod state;
+pub mod wire;
+
+use axum::extract::MatchedPath;
+use axum::http::Request;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, patch, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use handlers::{admin, engine, history, instances, personality_test, personas, system};
+pub use state::{AppInner, AppState, Caller};
+
+/// The complete router of the server.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/v1/instances", post(instances::create).get(instances::list))
+        .route(
+            "/v1/instances/{id}",
+            get(instances::get).patch(instances::update).delete(instances::delete),
+        )
+        .route("/v1/instances/{id}/process", post(engine::process))
+        .route("/v1/instances/{id}/process/batch", post(engine::process_batch))
+        .route("/v1/instances/{id}/snapshot", get(engine::snapshot))
+        .route("/v1/instances/{id}/contract", get(engine::contract))
+        .route("/v1/instances/{id}/reset", post(engine::reset))
+        .route("/v1/instances/{id}/history", get(history::history))
+        .route("/v1/instances/{id}/drift", get(history::drift))
+        .route("/v1/personas", get(personas::list))
+        .route("/v1/personas/{id}", get(personas::get))
+        .route("/v1/test/questions", get(personality_test::questions))
+        .route("/v1/test/submit", post(personality_test::submit))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
+
+    let admin = Router::new()
+        .route("/v1/admin/accounts", post(admin::create_account).get(admin::list_accounts))
+        .route("/v1/admin/accounts/{id}", patch(admin::update_account))
+        .route("/v1/admin/accounts/{id}/keys", post(admin::create_key))
+        .route("/v1/admin/keys/{key_id}", axum::routing::delete(admin::revoke_key))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_admin_token));
+
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request<_>| {
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", |p| p.as_str())
+                .to_string();
+            let request_id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            tracing::info_span!("request", method = %request.method(), route, request_id)
+        })
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
+
+    Router::new()
+        .route("/health", get(system::health))
+        .route("/ready", get(system::ready))
+        .route("/version", get(system::version))
+        .merge(api)
+        .merge(admin)
+        .fallback(system::not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(CatchPanicLayer::custom(system::panic_response))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}

@@ -1,0 +1,62 @@
+//! Wall-clock time and the wire's timestamp format, in one place.
+//!
+//! Internally every time is Unix microseconds (UTC); on the wire it is RFC
+//! 3339 with milliseconds and `Z`.
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+
+use crate::store::Micros;
+
+/// The server's clock, in Unix microseconds.
+pub fn now_micros() -> Micros {
+    Utc::now().timestamp_micros()
+}
+
+/// Formats as RFC 3339 UTC with milliseconds, e.g. `2026-03-24T10:15:30.123Z`.
+pub fn format_timestamp(micros: Micros) -> String {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Parses a caller timestamp: RFC 3339, or ISO 8601 without an offset (taken
+/// as UTC, which is what Python's `datetime.utcnow().isoformat()` sends).
+pub fn parse_timestamp(text: &str) -> Option<Micros> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc).timestamp_micros());
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|naive| naive.and_utc().timestamp_micros())
+}
+
+/// The calendar month (UTC) a time falls in, `YYYY-MM`: the quota period.
+pub fn month_of(micros: Micros) -> String {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+        .format("%Y-%m")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_offsets_and_naive_times_as_utc() {
+        let z = parse_timestamp("2026-03-24T10:15:32Z").expect("rfc3339");
+        assert_eq!(parse_timestamp("2026-03-24T10:15:32"), Some(z));
+        assert_eq!(parse_timestamp("2026-03-24T12:15:32+02:00"), Some(z));
+        assert_eq!(parse_timestamp("2026-03-24T10:15:32.500000"), Some(z + 500_000));
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn formats_with_milliseconds_and_z() {
+        let t = parse_timestamp("2026-03-24T10:15:30.123Z").expect("parse");
+        assert_eq!(format_timestamp(t), "2026-03-24T10:15:30.123Z");
+        assert_eq!(month_of(t), "2026-03");
+    }
+}
