@@ -71,7 +71,9 @@ pub fn ranked(scores: &[f64; PERSONA_COUNT]) -> [usize; PERSONA_COUNT] {
 }
 
 /// Primary and secondary persona keys: the two best with score ≥ 0.5.
-pub fn primary_secondary(scores: &[f64; PERSONA_COUNT]) -> (Option<&'static str>, Option<&'static str>) {
+pub fn primary_secondary(
+    scores: &[f64; PERSONA_COUNT],
+) -> (Option<&'static str>, Option<&'static str>) {
     let order = ranked(scores);
     let pick = |i: usize| (scores[order[i]] >= 0.5).then(|| PERSONAS[order[i]].0);
     (pick(0), pick(1))
