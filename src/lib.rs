@@ -6,3 +6,4 @@
 //! `actors` (one owner per instance) ← `http` (the wire contract).
 
 pub mod engine;
+pub mod store;
