@@ -112,6 +112,18 @@ impl SqliteStore {
         })
     }
 
+    /// Backs up the database file at `source` into `destination` without a
+    /// running store (e.g. from a CLI while the server uses the file): the
+    /// source is opened read-only, so the server keeps writing meanwhile.
+    pub fn backup_file(source: impl AsRef<Path>, destination: impl AsRef<Path>) -> StoreResult<()> {
+        let source = source.as_ref();
+        if !source.exists() {
+            return Err(StoreError::NotFound);
+        }
+        let conn = schema::open_reader_file(source)?;
+        backup_to(&conn, destination.as_ref())
+    }
+
     /// The writer's counters (group sizes, commits, failures) right now.
     pub fn stats(&self) -> StoreStats {
         let c = &self.counters;

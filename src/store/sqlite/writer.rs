@@ -138,6 +138,12 @@ pub(crate) fn run_guarded(conn: &Connection, f: ConnFn) {
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| f(conn))) {
         tracing::error!(panic = %panic_message(&*panic), "store job panicked");
     }
+    // A transaction left open would pin a stale snapshot (reader) or block
+    // every later BEGIN (writer).
+    if !conn.is_autocommit() {
+        tracing::error!("store job left a transaction open; rolling it back");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
 }
 
 /// What running one job in the group transaction did.
@@ -161,6 +167,12 @@ fn commit_group(conn: &Connection, jobs: Vec<(WriteFn, Reply)>, counters: &Count
     // Jobs that succeeded in the transaction now open; answered at COMMIT.
     let mut pending: Vec<Reply> = Vec::new();
     let mut in_tx = false;
+    if !conn.is_autocommit() {
+        // Cannot happen with the jobs the store builds; recover rather than
+        // fail every group from now on.
+        tracing::error!("writer found a transaction open before a group; rolling it back");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
 
     for (work, reply) in jobs {
         if !in_tx {

@@ -187,3 +187,41 @@ async fn memory_backup_produces_a_usable_copy() {
     assert_eq!(copy.get_account("a").await.unwrap(), Some(account("a")));
     copy.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_backup_of_a_live_file() {
+    let (store, path, dir) = file_store();
+    store.create_account(&account("a")).await.unwrap();
+    let dest = dir.path().join("cli-copy.db");
+    SqliteStore::backup_file(&path, &dest).unwrap();
+    store.close().await.unwrap();
+    let copy = SqliteStore::open_file(&dest, Durability::Full).unwrap();
+    assert_eq!(copy.count_accounts().await.unwrap(), 1);
+    copy.close().await.unwrap();
+    assert!(matches!(
+        SqliteStore::backup_file(dir.path().join("missing.db"), &dest),
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn panicking_reads_do_not_kill_the_pool() {
+    let (file, _path, _dir) = file_store();
+    for store in [file, SqliteStore::open_memory().unwrap()] {
+        for _ in 0..8 {
+            let r = store
+                .read(|c| -> crate::store::StoreResult<()> {
+                    c.execute_batch("BEGIN")?;
+                    panic!("read job panics inside a transaction")
+                })
+                .await;
+            assert!(matches!(r, Err(StoreError::Database(_))));
+        }
+        for _ in 0..8 {
+            store.ping().await.unwrap();
+        }
+        store.create_account(&account("a")).await.unwrap();
+        assert_eq!(store.count_accounts().await.unwrap(), 1);
+        store.close().await.unwrap();
+    }
+}
