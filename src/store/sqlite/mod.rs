@@ -8,6 +8,7 @@
 //! run on the writer thread, between committed groups.
 
 mod accounts;
+mod backup;
 mod history;
 mod instances;
 mod readers;
@@ -23,13 +24,11 @@ use super::{
 };
 use async_trait::async_trait;
 use crossbeam_channel::Sender;
-use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
 use tokio::sync::oneshot;
 use writer::{ConnFn, Counters, Msg};
 
@@ -121,7 +120,7 @@ impl SqliteStore {
             return Err(StoreError::NotFound);
         }
         let conn = schema::open_reader_file(source)?;
-        backup_to(&conn, destination.as_ref())
+        backup::backup_to(&conn, destination.as_ref())
     }
 
     /// The writer's counters (group sizes, commits, failures) right now.
@@ -190,39 +189,6 @@ impl SqliteStore {
 /// was logged) or the thread died.
 fn lost_reply() -> StoreError {
     StoreError::Database("the store thread dropped the request".into())
-}
-
-/// Copies the database behind `src` into a fresh file at `dest` with the
-/// online backup API, in one step so the copy is a single consistent
-/// snapshot even while writes continue.
-fn backup_to(src: &Connection, dest: &Path) -> StoreResult<()> {
-    if let Some(parent) = dest.parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Database(format!("cannot create {}: {e}", parent.display()))
-            })?;
-        }
-    }
-    let mut dst = Connection::open(dest)?;
-    let backup = Backup::new(src, &mut dst)?;
-    let mut retries = 0;
-    loop {
-        match backup.step(-1)? {
-            StepResult::Done => break,
-            StepResult::More => {}
-            _ if retries < 500 => {
-                retries += 1;
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            _ => {
-                return Err(StoreError::Database(
-                    "backup: database stayed locked".into(),
-                ))
-            }
-        }
-    }
-    drop(backup);
-    Ok(())
 }
 
 #[async_trait]
@@ -360,7 +326,7 @@ impl Store for SqliteStore {
 
     async fn backup(&self, destination: &Path) -> StoreResult<()> {
         let dest: PathBuf = destination.to_owned();
-        self.read(move |c| backup_to(c, &dest)).await
+        self.read(move |c| backup::backup_to(c, &dest)).await
     }
 
     /// Finishes every write queued so far, then stops the threads. Later

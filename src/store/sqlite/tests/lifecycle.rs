@@ -225,3 +225,59 @@ async fn panicking_reads_do_not_kill_the_pool() {
         store.close().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_writes_survive_an_abandoned_store() {
+    let (store, path, _dir) = file_store();
+    store.create_account(&account("a")).await.unwrap();
+    let rec = instance("i1", "a", "one", 5);
+    store.create_instance(&rec, None).await.unwrap();
+    store
+        .write_instance(next_write(&rec, 1, 2, "2026-01"))
+        .await
+        .unwrap();
+    // No close, no checkpoint: what was acknowledged is already on disk.
+    std::mem::forget(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (version, observations): (i64, i64) = conn
+        .query_row(
+            "SELECT version, (SELECT COUNT(*) FROM observations) FROM instances WHERE id = 'i1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version, observations), (2, 2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_while_writing_is_a_consistent_snapshot() {
+    let (store, _path, dir) = file_store();
+    let store = std::sync::Arc::new(store);
+    store.create_account(&account("a")).await.unwrap();
+    let rec = instance("i1", "a", "one", 5);
+    store.create_instance(&rec, None).await.unwrap();
+    let writer = {
+        let store = std::sync::Arc::clone(&store);
+        tokio::spawn(async move {
+            let mut current = rec;
+            for n in 0..200u64 {
+                let w = next_write(&current, n + 1, 1, "2026-01");
+                current = w.instance.clone();
+                store.write_instance(w).await.unwrap();
+            }
+        })
+    };
+    let dest = dir.path().join("hot.db");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.backup(&dest).await.unwrap();
+    writer.await.unwrap();
+    store.close().await.unwrap();
+
+    // In the copy, the instance, its history and the ledger agree.
+    let copy = SqliteStore::open_file(&dest, Durability::Full).unwrap();
+    let version = copy.load_instance("i1").await.unwrap().unwrap().version;
+    let observed = copy.history("i1", 1, 0).await.unwrap().total;
+    assert_eq!(observed, (version - 1) as u64);
+    assert_eq!(copy.usage("a", "2026-01").await.unwrap(), observed);
+    copy.close().await.unwrap();
+}
