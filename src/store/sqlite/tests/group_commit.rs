@@ -154,10 +154,9 @@ async fn failing_jobs_do_not_spoil_their_group() {
     );
     assert_eq!(jobs, GOOD as u64 + 4);
     assert_eq!(after.failed_writes - before.failed_writes, 3);
-    assert_eq!(
-        commits, 2,
-        "the blocker's group, then everything else in one"
-    );
+    // The blocker's group, then everything else in one (a slow machine may
+    // fold the blocker into that group too).
+    assert!((1..=2).contains(&commits), "{commits} commits");
     assert!(after.largest_group > GOOD as u64);
 
     // The good writes landed; the failed jobs left nothing behind.
