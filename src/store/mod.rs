@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, StoreStats};
 
 /// Unix time in microseconds (UTC). The store's only time unit.
 pub type Micros = i64;
@@ -220,14 +220,19 @@ pub trait Store: Send + Sync + 'static {
     /// API keys, looked up by the SHA-256 digest of the key.
     async fn create_api_key(&self, key: &ApiKeyRecord, digest: &[u8; 32]) -> StoreResult<()>;
     /// The key with this digest and its account, revoked keys included.
-    async fn find_api_key(&self, digest: &[u8; 32]) -> StoreResult<Option<(ApiKeyRecord, Account)>>;
+    async fn find_api_key(&self, digest: &[u8; 32])
+        -> StoreResult<Option<(ApiKeyRecord, Account)>>;
     async fn list_api_keys(&self, account_id: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Marks the key revoked; `NotFound` if there is no such key.
     async fn revoke_api_key(&self, key_id: &str, at: Micros) -> StoreResult<()>;
 
     /// Inserts an instance; `LimitReached` if the account already has
     /// `max_instances` (checked in the same transaction).
-    async fn create_instance(&self, record: &InstanceRecord, max_instances: Option<u64>) -> StoreResult<()>;
+    async fn create_instance(
+        &self,
+        record: &InstanceRecord,
+        max_instances: Option<u64>,
+    ) -> StoreResult<()>;
     async fn load_instance(&self, id: &str) -> StoreResult<Option<InstanceRecord>>;
     async fn list_instances(
         &self,
@@ -244,7 +249,12 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the instance with its history, drift and audit rows.
     async fn delete_instance(&self, id: &str) -> StoreResult<()>;
     /// Observations, newest first.
-    async fn history(&self, instance_id: &str, limit: u64, offset: u64) -> StoreResult<Page<ObservationRow>>;
+    async fn history(
+        &self,
+        instance_id: &str,
+        limit: u64,
+        offset: u64,
+    ) -> StoreResult<Page<ObservationRow>>;
     /// Drift events, newest first, optionally only one level.
     async fn drift_events(
         &self,
@@ -268,7 +278,10 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the configured backend.
 pub fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
     match config.backend {
-        Backend::Sqlite => Ok(Arc::new(SqliteStore::open_file(&config.sqlite_path, config.durability)?)),
+        Backend::Sqlite => Ok(Arc::new(SqliteStore::open_file(
+            &config.sqlite_path,
+            config.durability,
+        )?)),
         Backend::Memory => Ok(Arc::new(SqliteStore::open_memory()?)),
         Backend::Postgres => Err(StoreError::Unsupported(
             "the postgres backend is not available in this build; use sqlite or memory".into(),

@@ -1,0 +1,191 @@
+//! SQL for instance rows: create (with the per-account limit), load, list,
+//! the versioned write with its appended rows, and delete.
+
+use super::super::{
+    InstanceRecord, InstanceSort, InstanceSummary, InstanceWrite, Page, SortOrder, StoreError,
+    StoreResult,
+};
+use super::history;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+const COLUMNS: &str = "id, account_id, name, description, created_at, updated_at, version, \
+                       state_json, initial_state_json, last_observation_at, cycle_count, \
+                       energy_level, stress_level, stability_index";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
+    Ok(InstanceRecord {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        name: row.get(2)?,
+        description: row.get(3)?,
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
+        version: row.get(6)?,
+        state_json: row.get(7)?,
+        initial_state_json: row.get(8)?,
+        last_observation_at: row.get(9)?,
+        summary: InstanceSummary {
+            cycle_count: row.get(10)?,
+            energy_level: row.get(11)?,
+            stress_level: row.get(12)?,
+            stability_index: row.get(13)?,
+        },
+    })
+}
+
+/// SQLite takes signed 64-bit limits; anything larger means "no limit".
+pub(crate) fn sql_limit(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn count_instances(conn: &Connection, account_id: &str) -> StoreResult<u64> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM instances WHERE account_id = ?1")?
+        .query_row(params![account_id], |r| r.get(0))?)
+}
+
+/// Inserts the row unless the account already holds `max_instances`; runs in
+/// the writer, so the count and the insert are one atomic step.
+pub(crate) fn insert_instance(
+    conn: &Connection,
+    r: &InstanceRecord,
+    max_instances: Option<u64>,
+) -> StoreResult<()> {
+    if let Some(limit) = max_instances {
+        if count_instances(conn, &r.account_id)? >= limit {
+            return Err(StoreError::LimitReached { limit });
+        }
+    }
+    let sql = format!(
+        "INSERT INTO instances ({COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    );
+    conn.prepare_cached(&sql)?.execute(params![
+        r.id,
+        r.account_id,
+        r.name,
+        r.description,
+        r.created_at,
+        r.updated_at,
+        r.version,
+        r.state_json,
+        r.initial_state_json,
+        r.last_observation_at,
+        r.summary.cycle_count,
+        r.summary.energy_level,
+        r.summary.stress_level,
+        r.summary.stability_index,
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn load_instance(conn: &Connection, id: &str) -> StoreResult<Option<InstanceRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM instances WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![id], from_row)
+        .optional()?)
+}
+
+pub(crate) fn list_instances(
+    conn: &Connection,
+    account_id: &str,
+    sort: InstanceSort,
+    order: SortOrder,
+    limit: u64,
+    offset: u64,
+) -> StoreResult<Page<InstanceRecord>> {
+    // Only these fixed fragments ever reach the SQL text.
+    let key = match sort {
+        InstanceSort::CreatedAt => "created_at",
+        InstanceSort::Name => "name",
+    };
+    let dir = match order {
+        SortOrder::Asc => "ASC",
+        SortOrder::Desc => "DESC",
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM instances WHERE account_id = ?1 \
+         ORDER BY {key} {dir}, id {dir} LIMIT ?2 OFFSET ?3"
+    );
+    // One read transaction: the page and its total come from one snapshot.
+    let tx = conn.unchecked_transaction()?;
+    let items = {
+        let mut stmt = tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![account_id, sql_limit(limit), sql_limit(offset)],
+            from_row,
+        )?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    let total = count_instances(&tx, account_id)?;
+    tx.commit()?;
+    Ok(Page { items, total })
+}
+
+/// The optimistic-locked update plus everything appended with it. Runs in
+/// one savepoint, so a failure anywhere leaves nothing behind.
+pub(crate) fn write_instance(conn: &Connection, w: &InstanceWrite) -> StoreResult<()> {
+    let r = &w.instance;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE instances SET name = ?3, description = ?4, updated_at = ?5, version = ?6, \
+             state_json = ?7, initial_state_json = ?8, last_observation_at = ?9, \
+             cycle_count = ?10, energy_level = ?11, stress_level = ?12, stability_index = ?13 \
+             WHERE id = ?1 AND version = ?2",
+        )?
+        .execute(params![
+            r.id,
+            w.expected_version,
+            r.name,
+            r.description,
+            r.updated_at,
+            r.version,
+            r.state_json,
+            r.initial_state_json,
+            r.last_observation_at,
+            r.summary.cycle_count,
+            r.summary.energy_level,
+            r.summary.stress_level,
+            r.summary.stability_index,
+        ])?;
+    if changed == 0 {
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM instances WHERE id = ?1")?
+            .query_row(params![r.id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        return Err(if exists {
+            StoreError::Conflict
+        } else {
+            StoreError::NotFound
+        });
+    }
+    history::append(conn, &r.id, w)?;
+    if let Some(u) = &w.usage {
+        conn.prepare_cached(
+            "INSERT INTO usage (account_id, month, cycles) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(account_id, month) DO UPDATE SET cycles = cycles + excluded.cycles",
+        )?
+        .execute(params![u.account_id, u.month, u.cycles])?;
+    }
+    Ok(())
+}
+
+/// Removes the instance and every row that refers to it.
+pub(crate) fn delete_instance(conn: &Connection, id: &str) -> StoreResult<()> {
+    for sql in [
+        "DELETE FROM observations WHERE instance_id = ?1",
+        "DELETE FROM drift_events WHERE instance_id = ?1",
+        "DELETE FROM instance_events WHERE instance_id = ?1",
+    ] {
+        conn.prepare_cached(sql)?.execute(params![id])?;
+    }
+    let changed = conn
+        .prepare_cached("DELETE FROM instances WHERE id = ?1")?
+        .execute(params![id])?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

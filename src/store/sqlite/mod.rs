@@ -1,0 +1,362 @@
+//! The SQLite store: one writer thread with group commit, a small pool of
+//! read-only connections, versioned migrations.
+//!
+//! Every async method packages its SQL as a job, hands it to a store thread
+//! over a channel and awaits a oneshot reply, so the tokio runtime never
+//! blocks on SQLite. The in-memory backend has a single connection (separate
+//! connections to `:memory:` do not share data), so its reads and backups
+//! run on the writer thread, between committed groups.
+
+mod accounts;
+mod backup;
+mod history;
+mod instances;
+mod readers;
+mod schema;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use super::{
+    Account, ApiKeyRecord, DriftRow, Durability, InstanceRecord, InstanceSort, InstanceWrite,
+    Micros, ObservationRow, Page, SortOrder, Store, StoreError, StoreResult,
+};
+use async_trait::async_trait;
+use crossbeam_channel::Sender;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+use writer::{ConnFn, Counters, Msg};
+
+/// A point-in-time copy of the writer's counters, for metrics.
+///
+/// `writes / commits` is the average group size; `commit_micros / commits`
+/// the average time a group spends in its transaction (fsync included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Group transactions committed (one fsync each with durability `full`).
+    pub commits: u64,
+    /// Write jobs handled, successful or not.
+    pub writes: u64,
+    /// Write jobs answered with an error (their own or the group's).
+    pub failed_writes: u64,
+    /// COMMITs that failed (every job of such a group got the error).
+    pub commit_failures: u64,
+    /// The largest group seen so far.
+    pub largest_group: u64,
+    /// Total time spent running and committing groups, in microseconds.
+    pub commit_micros: u64,
+}
+
+/// The senders that reach the store's threads; `None` once closed.
+struct Channels {
+    writer: Sender<Msg>,
+    /// The read pool; `None` for the in-memory backend (reads go to the
+    /// writer thread).
+    readers: Option<Sender<ConnFn>>,
+}
+
+/// SQLite implementation of [`Store`], file-backed or in-memory.
+pub struct SqliteStore {
+    channels: RwLock<Option<Channels>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directories on first start) the
+    /// database file in WAL mode, runs pending migrations and starts the
+    /// writer thread and the read pool.
+    pub fn open_file(path: impl AsRef<Path>, durability: Durability) -> StoreResult<Self> {
+        let path = path.as_ref();
+        let mut conn = schema::open_writer_file(path, durability)?;
+        let applied = schema::migrate(&mut conn)?;
+        tracing::info!(path = %path.display(), migrations_applied = applied, "sqlite store opened");
+        let readers = (0..readers::pool_size())
+            .map(|_| schema::open_reader_file(path))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Self::start(conn, Some(readers))
+    }
+
+    /// Opens a private in-memory database: nothing survives the store.
+    pub fn open_memory() -> StoreResult<Self> {
+        let mut conn = schema::open_memory()?;
+        schema::migrate(&mut conn)?;
+        Self::start(conn, None)
+    }
+
+    fn start(writer_conn: Connection, readers: Option<Vec<Connection>>) -> StoreResult<Self> {
+        let counters = Arc::new(Counters::default());
+        let (wtx, wrx) = crossbeam_channel::unbounded();
+        let mut threads = vec![writer::spawn(writer_conn, wrx, Arc::clone(&counters))?];
+        let readers = match readers {
+            Some(conns) => {
+                let (rtx, rrx) = crossbeam_channel::unbounded();
+                threads.extend(readers::spawn(conns, rrx)?);
+                Some(rtx)
+            }
+            None => None,
+        };
+        Ok(Self {
+            channels: RwLock::new(Some(Channels {
+                writer: wtx,
+                readers,
+            })),
+            threads: Mutex::new(threads),
+            counters,
+        })
+    }
+
+    /// Backs up the database file at `source` into `destination` without a
+    /// running store (e.g. from a CLI while the server uses the file): the
+    /// source is opened read-only, so the server keeps writing meanwhile.
+    pub fn backup_file(source: impl AsRef<Path>, destination: impl AsRef<Path>) -> StoreResult<()> {
+        let source = source.as_ref();
+        if !source.exists() {
+            return Err(StoreError::NotFound);
+        }
+        let conn = schema::open_reader_file(source)?;
+        backup::backup_to(&conn, destination.as_ref())
+    }
+
+    /// The writer's counters (group sizes, commits, failures) right now.
+    pub fn stats(&self) -> StoreStats {
+        let c = &self.counters;
+        StoreStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            failed_writes: c.failed_writes.load(Ordering::Relaxed),
+            commit_failures: c.commit_failures.load(Ordering::Relaxed),
+            largest_group: c.largest_group.load(Ordering::Relaxed),
+            commit_micros: c.commit_micros.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Number of group transactions committed so far.
+    pub fn commit_count(&self) -> u64 {
+        self.counters.commits.load(Ordering::Relaxed)
+    }
+
+    /// Queues a write job and waits until its group is committed.
+    async fn write<F>(&self, work: F) -> StoreResult<()>
+    where
+        F: FnOnce(&Connection) -> StoreResult<()> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        {
+            let guard = self.channels.read().unwrap_or_else(PoisonError::into_inner);
+            let channels = guard.as_ref().ok_or(StoreError::Closed)?;
+            let msg = Msg::Write {
+                work: Box::new(work),
+                reply,
+            };
+            channels.writer.send(msg).map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| lost_reply())?
+    }
+
+    /// Runs `f` on a read connection (the writer's, for the in-memory
+    /// backend) and returns its result.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: ConnFn = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        {
+            let guard = self.channels.read().unwrap_or_else(PoisonError::into_inner);
+            let channels = guard.as_ref().ok_or(StoreError::Closed)?;
+            let sent = match &channels.readers {
+                Some(pool) => pool.send(job).is_ok(),
+                None => channels.writer.send(Msg::Run(job)).is_ok(),
+            };
+            if !sent {
+                return Err(StoreError::Closed);
+            }
+        }
+        rx.await.map_err(|_| lost_reply())?
+    }
+}
+
+/// The job was accepted but its thread dropped the reply: it panicked (and
+/// was logged) or the thread died.
+fn lost_reply() -> StoreError {
+    StoreError::Database("the store thread dropped the request".into())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, account: &Account) -> StoreResult<()> {
+        let account = account.clone();
+        self.write(move |c| accounts::insert_account(c, &account))
+            .await
+    }
+
+    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
+        let id = id.to_owned();
+        self.read(move |c| accounts::get_account(c, &id)).await
+    }
+
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        self.read(accounts::list_accounts).await
+    }
+
+    async fn count_accounts(&self) -> StoreResult<u64> {
+        self.read(accounts::count_accounts).await
+    }
+
+    async fn set_account_tier(&self, id: &str, tier: &str) -> StoreResult<()> {
+        let (id, tier) = (id.to_owned(), tier.to_owned());
+        self.write(move |c| accounts::set_account_tier(c, &id, &tier))
+            .await
+    }
+
+    async fn create_api_key(&self, key: &ApiKeyRecord, digest: &[u8; 32]) -> StoreResult<()> {
+        let (key, digest) = (key.clone(), *digest);
+        self.write(move |c| accounts::insert_api_key(c, &key, &digest))
+            .await
+    }
+
+    async fn find_api_key(
+        &self,
+        digest: &[u8; 32],
+    ) -> StoreResult<Option<(ApiKeyRecord, Account)>> {
+        let digest = *digest;
+        self.read(move |c| accounts::find_api_key(c, &digest)).await
+    }
+
+    async fn list_api_keys(&self, account_id: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>> {
+        let account_id = account_id.map(str::to_owned);
+        self.read(move |c| accounts::list_api_keys(c, account_id.as_deref()))
+            .await
+    }
+
+    async fn revoke_api_key(&self, key_id: &str, at: Micros) -> StoreResult<()> {
+        let key_id = key_id.to_owned();
+        self.write(move |c| accounts::revoke_api_key(c, &key_id, at))
+            .await
+    }
+
+    async fn create_instance(
+        &self,
+        record: &InstanceRecord,
+        max_instances: Option<u64>,
+    ) -> StoreResult<()> {
+        let record = record.clone();
+        self.write(move |c| instances::insert_instance(c, &record, max_instances))
+            .await
+    }
+
+    async fn load_instance(&self, id: &str) -> StoreResult<Option<InstanceRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| instances::load_instance(c, &id)).await
+    }
+
+    async fn list_instances(
+        &self,
+        account_id: &str,
+        sort: InstanceSort,
+        order: SortOrder,
+        limit: u64,
+        offset: u64,
+    ) -> StoreResult<Page<InstanceRecord>> {
+        let account_id = account_id.to_owned();
+        self.read(move |c| instances::list_instances(c, &account_id, sort, order, limit, offset))
+            .await
+    }
+
+    async fn count_instances(&self, account_id: &str) -> StoreResult<u64> {
+        let account_id = account_id.to_owned();
+        self.read(move |c| instances::count_instances(c, &account_id))
+            .await
+    }
+
+    async fn write_instance(&self, write: InstanceWrite) -> StoreResult<()> {
+        self.write(move |c| instances::write_instance(c, &write))
+            .await
+    }
+
+    async fn delete_instance(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |c| instances::delete_instance(c, &id))
+            .await
+    }
+
+    async fn history(
+        &self,
+        instance_id: &str,
+        limit: u64,
+        offset: u64,
+    ) -> StoreResult<Page<ObservationRow>> {
+        let instance_id = instance_id.to_owned();
+        self.read(move |c| history::history(c, &instance_id, limit, offset))
+            .await
+    }
+
+    async fn drift_events(
+        &self,
+        instance_id: &str,
+        level: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> StoreResult<Page<DriftRow>> {
+        let instance_id = instance_id.to_owned();
+        let level = level.map(str::to_owned);
+        self.read(move |c| history::drift_events(c, &instance_id, level.as_deref(), limit, offset))
+            .await
+    }
+
+    async fn usage(&self, account_id: &str, month: &str) -> StoreResult<u64> {
+        let (account_id, month) = (account_id.to_owned(), month.to_owned());
+        self.read(move |c| history::usage(c, &account_id, &month))
+            .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn backup(&self, destination: &Path) -> StoreResult<()> {
+        let dest: PathBuf = destination.to_owned();
+        self.read(move |c| backup::backup_to(c, &dest)).await
+    }
+
+    /// Finishes every write queued so far, then stops the threads. Later
+    /// operations fail with `Closed`; closing again is a no-op.
+    async fn close(&self) -> StoreResult<()> {
+        let channels = self
+            .channels
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(channels) = channels else {
+            return Ok(());
+        };
+        let (done, stopped) = oneshot::channel();
+        let _ = channels.writer.send(Msg::Shutdown(done));
+        drop(channels);
+        // An error here means the writer thread is already gone.
+        let _ = stopped.await;
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        tokio::task::spawn_blocking(move || {
+            for t in threads {
+                if t.join().is_err() {
+                    tracing::error!("a store thread ended with a panic");
+                }
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("cannot join the store threads: {e}")))?;
+        tracing::info!("sqlite store closed");
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! Group commit: many concurrent writes share few transactions, and one
+//! failing job does not spoil its group.
+
+use super::{account, file_store, instance, next_write};
+use crate::store::{Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_writes_share_commits() {
+    const N: usize = 500;
+    let (store, _path, _dir) = file_store();
+    let store = Arc::new(store);
+    store.create_account(&account("a")).await.unwrap();
+    let records: Vec<_> = (0..N)
+        .map(|i| instance(&format!("i{i:03}"), "a", "x", i as i64))
+        .collect();
+    let creates: Vec<_> = records
+        .iter()
+        .cloned()
+        .map(|r| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.create_instance(&r, None).await })
+        })
+        .collect();
+    for t in creates {
+        t.await.unwrap().unwrap();
+    }
+
+    let before = store.stats();
+    let writes: Vec<_> = records
+        .iter()
+        .map(|r| {
+            let store = Arc::clone(&store);
+            let write = next_write(r, 1, 1, "2026-01");
+            tokio::spawn(async move { store.write_instance(write).await })
+        })
+        .collect();
+    for t in writes {
+        t.await.unwrap().unwrap();
+    }
+    let after = store.stats();
+    let commits = after.commits - before.commits;
+    let jobs = after.writes - before.writes;
+    eprintln!(
+        "group commit: {jobs} writes in {commits} commits (largest group {})",
+        after.largest_group
+    );
+    assert_eq!(jobs, N as u64);
+    assert_eq!(after.failed_writes, 0);
+    assert!(
+        commits >= 1 && commits < (N as u64) / 5,
+        "{commits} commits for {N} writes"
+    );
+
+    // Every write really landed.
+    assert_eq!(store.usage("a", "2026-01").await.unwrap(), N as u64);
+    for r in records.iter().step_by(50) {
+        assert_eq!(
+            store.load_instance(&r.id).await.unwrap().unwrap().version,
+            2
+        );
+    }
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_jobs_do_not_spoil_their_group() {
+    const GOOD: usize = 100;
+    let (store, _path, _dir) = file_store();
+    let store = Arc::new(store);
+    store.create_account(&account("a")).await.unwrap();
+    let records: Vec<_> = (0..=GOOD)
+        .map(|i| instance(&format!("i{i:03}"), "a", "x", i as i64))
+        .collect();
+    for r in &records {
+        store.create_instance(r, None).await.unwrap();
+    }
+    // The last instance moves to version 2, so a write expecting 1 is stale.
+    let stale_base = records[GOOD].clone();
+    store
+        .write_instance(next_write(&stale_base, 1, 1, "2026-01"))
+        .await
+        .unwrap();
+    let before = store.stats();
+
+    // Hold the writer busy so everything below queues up into one group.
+    let blocker = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .write(|_| {
+                    std::thread::sleep(Duration::from_millis(150));
+                    Ok(())
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+
+    let mut good = Vec::new();
+    for r in &records[..GOOD] {
+        let store = Arc::clone(&store);
+        let write = next_write(r, 1, 1, "2026-01");
+        good.push(tokio::spawn(
+            async move { store.write_instance(write).await },
+        ));
+    }
+    let stale = {
+        let store = Arc::clone(&store);
+        let write = next_write(&stale_base, 2, 1, "2026-01");
+        tokio::spawn(async move { store.write_instance(write).await })
+    };
+    let panicking = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .write(|c| {
+                    c.execute("INSERT INTO accounts VALUES ('half', 'h', 'free', 0)", [])?;
+                    panic!("job panics after writing");
+                })
+                .await
+        })
+    };
+    let orphan = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .create_instance(&instance("o", "ghost", "x", 0), None)
+                .await
+        })
+    };
+
+    blocker.await.unwrap().unwrap();
+    for t in good {
+        t.await.unwrap().unwrap();
+    }
+    assert!(matches!(stale.await.unwrap(), Err(StoreError::Conflict)));
+    assert!(matches!(
+        panicking.await.unwrap(),
+        Err(StoreError::Database(_))
+    ));
+    assert!(matches!(
+        orphan.await.unwrap(),
+        Err(StoreError::Database(_))
+    ));
+
+    let after = store.stats();
+    let commits = after.commits - before.commits;
+    let jobs = after.writes - before.writes;
+    eprintln!(
+        "failing jobs: {jobs} writes in {commits} commits, largest group {}",
+        after.largest_group
+    );
+    assert_eq!(jobs, GOOD as u64 + 4);
+    assert_eq!(after.failed_writes - before.failed_writes, 3);
+    // The blocker's group, then everything else in one (a slow machine may
+    // fold the blocker into that group too).
+    assert!((1..=2).contains(&commits), "{commits} commits");
+    assert!(after.largest_group > GOOD as u64);
+
+    // The good writes landed; the failed jobs left nothing behind.
+    assert_eq!(store.usage("a", "2026-01").await.unwrap(), GOOD as u64 + 1);
+    assert_eq!(
+        store
+            .load_instance(&stale_base.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+    assert_eq!(store.get_account("half").await.unwrap(), None);
+    assert_eq!(store.load_instance("o").await.unwrap(), None);
+    // The writer survived the panic.
+    store.create_account(&account("after")).await.unwrap();
+    store.close().await.unwrap();
+}

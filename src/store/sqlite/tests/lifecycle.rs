@@ -1,0 +1,283 @@
+//! Opening, migrations, persistence, memory backend, backup and close.
+
+use super::super::{schema, SqliteStore};
+use super::{account, file_store, instance, next_write};
+use crate::store::{Durability, Store, StoreError};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fresh_file_is_created_and_migrated() {
+    let (store, path, _dir) = file_store();
+    assert!(path.exists(), "database file created with its parent dirs");
+    let version = store.read(schema::schema_version).await.unwrap();
+    assert_eq!(version, schema::MIGRATIONS.len() as i64);
+    store.ping().await.unwrap();
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrations_are_idempotent_on_reopen() {
+    let (store, path, _dir) = file_store();
+    store.create_account(&account("a")).await.unwrap();
+    store.close().await.unwrap();
+
+    // A second open finds nothing to apply and keeps the data.
+    let mut conn = schema::open_writer_file(&path, Durability::Full).unwrap();
+    assert_eq!(schema::migrate(&mut conn).unwrap(), 0);
+    drop(conn);
+    let store = SqliteStore::open_file(&path, Durability::Full).unwrap();
+    assert_eq!(store.count_accounts().await.unwrap(), 1);
+    let version = store.read(schema::schema_version).await.unwrap();
+    assert_eq!(version, schema::MIGRATIONS.len() as i64);
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn newer_schema_is_refused() {
+    let (store, path, _dir) = file_store();
+    store.close().await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    match SqliteStore::open_file(&path, Durability::Full) {
+        Err(StoreError::Unsupported(_)) => {}
+        Err(other) => panic!("expected Unsupported, got {other:?}"),
+        Ok(_) => panic!("expected Unsupported, got a store"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_settings_follow_durability() {
+    for (durability, expected_sync) in [(Durability::Full, 2), (Durability::Normal, 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_file(dir.path().join("s.db"), durability).unwrap();
+        let (sync, fk, mode) = store
+            .write_probe(|c| {
+                let sync: i64 = c.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+                let fk: i64 = c.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+                let mode: String = c.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+                Ok((sync, fk, mode))
+            })
+            .await
+            .unwrap();
+        assert_eq!(sync, expected_sync);
+        assert_eq!(fk, 1);
+        assert_eq!(mode, "wal");
+        store.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn file_data_survives_close_and_reopen() {
+    let (store, path, _dir) = file_store();
+    store.create_account(&account("a")).await.unwrap();
+    let rec = instance("i1", "a", "one", 5);
+    store.create_instance(&rec, None).await.unwrap();
+    let write = next_write(&rec, 1, 3, "2026-01");
+    let expected = write.instance.clone();
+    store.write_instance(write).await.unwrap();
+    store.close().await.unwrap();
+
+    let store = SqliteStore::open_file(&path, Durability::Normal).unwrap();
+    assert_eq!(store.load_instance("i1").await.unwrap(), Some(expected));
+    assert_eq!(store.history("i1", 10, 0).await.unwrap().total, 3);
+    assert_eq!(store.usage("a", "2026-01").await.unwrap(), 3);
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_store_works_and_forgets() {
+    let store = SqliteStore::open_memory().unwrap();
+    let other = SqliteStore::open_memory().unwrap();
+    store.create_account(&account("a")).await.unwrap();
+    let rec = instance("i1", "a", "one", 5);
+    store.create_instance(&rec, Some(1)).await.unwrap();
+    store
+        .write_instance(next_write(&rec, 1, 2, "2026-01"))
+        .await
+        .unwrap();
+    assert_eq!(store.load_instance("i1").await.unwrap().unwrap().version, 2);
+    assert_eq!(store.history("i1", 10, 0).await.unwrap().total, 2);
+    // Two memory stores never share data.
+    assert_eq!(other.count_accounts().await.unwrap(), 0);
+    store.close().await.unwrap();
+    other.close().await.unwrap();
+
+    let again = SqliteStore::open_memory().unwrap();
+    assert_eq!(again.count_accounts().await.unwrap(), 0);
+    assert_eq!(again.load_instance("i1").await.unwrap(), None);
+    again.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closed_store_answers_closed() {
+    let (store, _path, _dir) = file_store();
+    store.create_account(&account("a")).await.unwrap();
+    store.close().await.unwrap();
+    assert!(matches!(
+        store.create_account(&account("b")).await,
+        Err(StoreError::Closed)
+    ));
+    assert!(matches!(
+        store.count_accounts().await,
+        Err(StoreError::Closed)
+    ));
+    assert!(matches!(store.ping().await, Err(StoreError::Closed)));
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn close_finishes_queued_writes() {
+    let (store, path, _dir) = file_store();
+    let store = std::sync::Arc::new(store);
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = std::sync::Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store.create_account(&account(&format!("acc{i}"))).await
+        }));
+    }
+    // Let every task enqueue its write, then close while they are pending.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    store.close().await.unwrap();
+    let mut acknowledged = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            acknowledged += 1;
+        }
+    }
+    let reopened = SqliteStore::open_file(&path, Durability::Full).unwrap();
+    assert_eq!(reopened.count_accounts().await.unwrap(), acknowledged);
+    reopened.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_produces_a_usable_copy() {
+    let (store, _path, dir) = file_store();
+    store.create_account(&account("a")).await.unwrap();
+    let rec = instance("i1", "a", "one", 5);
+    store.create_instance(&rec, None).await.unwrap();
+    store
+        .write_instance(next_write(&rec, 1, 4, "2026-02"))
+        .await
+        .unwrap();
+    let dest = dir.path().join("backups").join("copy.db");
+    store.backup(&dest).await.unwrap();
+    // The source keeps working after the backup.
+    store.create_account(&account("b")).await.unwrap();
+    store.close().await.unwrap();
+
+    let copy = SqliteStore::open_file(&dest, Durability::Full).unwrap();
+    assert_eq!(copy.count_accounts().await.unwrap(), 1);
+    assert_eq!(copy.load_instance("i1").await.unwrap().unwrap().version, 2);
+    assert_eq!(copy.history("i1", 10, 0).await.unwrap().total, 4);
+    assert_eq!(copy.usage("a", "2026-02").await.unwrap(), 4);
+    copy.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_backup_produces_a_usable_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_memory().unwrap();
+    store.create_account(&account("a")).await.unwrap();
+    let dest = dir.path().join("mem-copy.db");
+    store.backup(&dest).await.unwrap();
+    store.close().await.unwrap();
+
+    let copy = SqliteStore::open_file(&dest, Durability::Full).unwrap();
+    assert_eq!(copy.get_account("a").await.unwrap(), Some(account("a")));
+    copy.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_backup_of_a_live_file() {
+    let (store, path, dir) = file_store();
+    store.create_account(&account("a")).await.unwrap();
+    let dest = dir.path().join("cli-copy.db");
+    SqliteStore::backup_file(&path, &dest).unwrap();
+    store.close().await.unwrap();
+    let copy = SqliteStore::open_file(&dest, Durability::Full).unwrap();
+    assert_eq!(copy.count_accounts().await.unwrap(), 1);
+    copy.close().await.unwrap();
+    assert!(matches!(
+        SqliteStore::backup_file(dir.path().join("missing.db"), &dest),
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn panicking_reads_do_not_kill_the_pool() {
+    let (file, _path, _dir) = file_store();
+    for store in [file, SqliteStore::open_memory().unwrap()] {
+        for _ in 0..8 {
+            let r = store
+                .read(|c| -> crate::store::StoreResult<()> {
+                    c.execute_batch("BEGIN")?;
+                    panic!("read job panics inside a transaction")
+                })
+                .await;
+            assert!(matches!(r, Err(StoreError::Database(_))));
+        }
+        for _ in 0..8 {
+            store.ping().await.unwrap();
+        }
+        store.create_account(&account("a")).await.unwrap();
+        assert_eq!(store.count_accounts().await.unwrap(), 1);
+        store.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_writes_survive_an_abandoned_store() {
+    let (store, path, _dir) = file_store();
+    store.create_account(&account("a")).await.unwrap();
+    let rec = instance("i1", "a", "one", 5);
+    store.create_instance(&rec, None).await.unwrap();
+    store
+        .write_instance(next_write(&rec, 1, 2, "2026-01"))
+        .await
+        .unwrap();
+    // No close, no checkpoint: what was acknowledged is already on disk.
+    std::mem::forget(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (version, observations): (i64, i64) = conn
+        .query_row(
+            "SELECT version, (SELECT COUNT(*) FROM observations) FROM instances WHERE id = 'i1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version, observations), (2, 2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_while_writing_is_a_consistent_snapshot() {
+    let (store, _path, dir) = file_store();
+    let store = std::sync::Arc::new(store);
+    store.create_account(&account("a")).await.unwrap();
+    let rec = instance("i1", "a", "one", 5);
+    store.create_instance(&rec, None).await.unwrap();
+    let writer = {
+        let store = std::sync::Arc::clone(&store);
+        tokio::spawn(async move {
+            let mut current = rec;
+            for n in 0..200u64 {
+                let w = next_write(&current, n + 1, 1, "2026-01");
+                current = w.instance.clone();
+                store.write_instance(w).await.unwrap();
+            }
+        })
+    };
+    let dest = dir.path().join("hot.db");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.backup(&dest).await.unwrap();
+    writer.await.unwrap();
+    store.close().await.unwrap();
+
+    // In the copy, the instance, its history and the ledger agree.
+    let copy = SqliteStore::open_file(&dest, Durability::Full).unwrap();
+    let version = copy.load_instance("i1").await.unwrap().unwrap().version;
+    let observed = copy.history("i1", 1, 0).await.unwrap().total;
+    assert_eq!(observed, (version - 1) as u64);
+    assert_eq!(copy.usage("a", "2026-01").await.unwrap(), observed);
+    copy.close().await.unwrap();
+}
