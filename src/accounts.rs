@@ -34,7 +34,11 @@ pub fn random_id(prefix: &str) -> String {
 }
 
 /// Creates an account on a tier.
-pub async fn create_account(store: &dyn Store, name: &str, tier: &str) -> Result<Account, StoreError> {
+pub async fn create_account(
+    store: &dyn Store,
+    name: &str,
+    tier: &str,
+) -> Result<Account, StoreError> {
     let account = Account {
         id: random_id("acct_"),
         name: name.to_string(),
@@ -50,7 +54,10 @@ pub async fn create_key(store: &dyn Store, account_id: &str) -> Result<CreatedKe
     if store.get_account(account_id).await?.is_none() {
         return Err(StoreError::NotFound);
     }
-    let key = format!("{KEY_PREFIX}{}", Alphanumeric.sample_string(&mut rand::rng(), 32));
+    let key = format!(
+        "{KEY_PREFIX}{}",
+        Alphanumeric.sample_string(&mut rand::rng(), 32)
+    );
     let record = ApiKeyRecord {
         id: random_id("key_"),
         account_id: account_id.to_string(),
@@ -82,7 +89,10 @@ pub enum KeyRejection {
 }
 
 /// Finds the account a key belongs to.
-pub async fn authenticate(store: &dyn Store, key: &str) -> Result<Result<Account, KeyRejection>, StoreError> {
+pub async fn authenticate(
+    store: &dyn Store,
+    key: &str,
+) -> Result<Result<Account, KeyRejection>, StoreError> {
     if !key.starts_with(KEY_PREFIX) {
         return Ok(Err(KeyRejection::Unknown));
     }
@@ -101,7 +111,9 @@ mod tests {
     fn ids_and_digests_have_the_documented_shape() {
         let id = random_id("inst_");
         assert_eq!(id.len(), 5 + 16);
-        assert!(id[5..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(id[5..]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(random_id("inst_"), id);
         assert_eq!(key_digest("a"), key_digest("a"));
         assert_ne!(key_digest("a"), key_digest("b"));

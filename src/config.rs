@@ -291,7 +291,10 @@ const ENV_KEYS: [(&str, &str); 18] = [
     ("IDENTITY_OS_DATABASE_URL", "storage.database_url"),
     ("IDENTITY_OS_SUPABASE_URL", "storage.database_url"),
     ("IDENTITY_OS_DURABILITY", "storage.durability"),
-    ("IDENTITY_OS_MIN_CYCLE_INTERVAL", "engine.min_cycle_interval_secs"),
+    (
+        "IDENTITY_OS_MIN_CYCLE_INTERVAL",
+        "engine.min_cycle_interval_secs",
+    ),
     ("IDENTITY_OS_ADMIN_TOKEN", "auth.admin_token"),
     ("IDENTITY_OS_DOCS_ENABLED", "docs.enabled"),
     ("IDENTITY_OS_REDIS_URL", "limiter.redis_url"),
@@ -302,7 +305,10 @@ const ENV_KEYS: [(&str, &str); 18] = [
     ("STRIPE_PRICE_INDIE", "billing.stripe_price_indie"),
     ("STRIPE_PRICE_PRO", "billing.stripe_price_pro"),
     ("STRIPE_API_BASE", "billing.stripe_api_base"),
-    ("IDENTITY_OS_MAX_LIVE_INSTANCES", "actors.max_live_instances"),
+    (
+        "IDENTITY_OS_MAX_LIVE_INSTANCES",
+        "actors.max_live_instances",
+    ),
 ];
 
 /// Overrides given on the command line (highest precedence).
@@ -360,7 +366,11 @@ impl Config {
 
     /// Accepts the spellings of hosted deployments (`postgresql+asyncpg://`).
     fn normalise(&mut self) {
-        if let Some(rest) = self.storage.database_url.strip_prefix("postgresql+asyncpg://") {
+        if let Some(rest) = self
+            .storage
+            .database_url
+            .strip_prefix("postgresql+asyncpg://")
+        {
             self.storage.database_url = format!("postgresql://{rest}");
         }
     }
@@ -390,7 +400,10 @@ impl Config {
         }
         for tier in ["free", "indie", "pro", "unlimited"] {
             if !self.tiers.contains_key(tier) {
-                return Err(invalid(&format!("tiers.{tier}"), "this tier must be configured"));
+                return Err(invalid(
+                    &format!("tiers.{tier}"),
+                    "this tier must be configured",
+                ));
             }
         }
         if self.storage.backend == Backend::Postgres && self.storage.database_url.is_empty() {
@@ -399,7 +412,10 @@ impl Config {
                 "required when storage.backend = \"postgres\"",
             ));
         }
-        if self.auth.disabled && !bind.ip().is_loopback() && !self.auth.allow_disabled_on_public_bind {
+        if self.auth.disabled
+            && !bind.ip().is_loopback()
+            && !self.auth.allow_disabled_on_public_bind
+        {
             return Err(invalid(
                 "auth.disabled",
                 format!(
@@ -413,10 +429,12 @@ impl Config {
 
     /// The parsed listening address.
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.server
-            .bind
-            .parse()
-            .map_err(|e| invalid("server.bind", format!("{:?} is not an address:port ({e})", self.server.bind)))
+        self.server.bind.parse().map_err(|e| {
+            invalid(
+                "server.bind",
+                format!("{:?} is not an address:port ({e})", self.server.bind),
+            )
+        })
     }
 
     /// The slice of configuration the store needs.
@@ -464,10 +482,15 @@ fn render_toml(dict: &figment::value::Dict) -> String {
                 .to_f64()
                 .filter(|_| matches!(n, figment::value::Num::F32(_) | figment::value::Num::F64(_)))
                 .map(|f| format!("{f:?}"))
+                .or_else(|| n.to_u128().map(|u| u.to_string()))
                 .or_else(|| n.to_i128().map(|i| i.to_string())),
             Value::Array(_, items) => Some(format!(
                 "[{}]",
-                items.iter().filter_map(scalar).collect::<Vec<_>>().join(", ")
+                items
+                    .iter()
+                    .filter_map(scalar)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             Value::Empty(_, _) => Some("\"\"".into()),
             Value::Char(_, c) => Some(format!("{:?}", c.to_string())),
@@ -495,7 +518,11 @@ fn render_toml(dict: &figment::value::Dict) -> String {
             out.push('\n');
         }
         for (key, inner) in nested {
-            let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            let child = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
             section(out, &child, inner);
         }
     }
@@ -510,8 +537,10 @@ mod tests {
     use std::io::Write;
 
     fn load_file(contents: &str) -> Result<Config, ConfigError> {
-        let mut file = tempfile::NamedTempFile::new().map_err(|e| invalid("test", e.to_string()))?;
-        file.write_all(contents.as_bytes()).map_err(|e| invalid("test", e.to_string()))?;
+        let mut file =
+            tempfile::NamedTempFile::new().map_err(|e| invalid("test", e.to_string()))?;
+        file.write_all(contents.as_bytes())
+            .map_err(|e| invalid("test", e.to_string()))?;
         Config::load(&CliOverrides {
             config_file: Some(file.path().to_path_buf()),
             ..CliOverrides::default()
@@ -557,7 +586,8 @@ mod tests {
 
     #[test]
     fn dev_mode_refuses_a_public_address() {
-        let err = load_file("[server]\nbind = \"0.0.0.0:8000\"\n[auth]\ndisabled = true\n").expect_err("public");
+        let err = load_file("[server]\nbind = \"0.0.0.0:8000\"\n[auth]\ndisabled = true\n")
+            .expect_err("public");
         assert!(err.to_string().contains("auth.disabled"), "{err}");
     }
 

@@ -11,7 +11,11 @@ use identity_os::store::{self, Store};
 use identity_os::time::format_timestamp;
 
 #[derive(Parser)]
-#[command(name = "identity-os", version, about = "Identity OS server: a personality operating system for AI agents")]
+#[command(
+    name = "identity-os",
+    version,
+    about = "Identity OS server: a personality operating system for AI agents"
+)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -109,7 +113,9 @@ fn overrides(global: &GlobalArgs, bind: Option<String>, no_auth: bool) -> CliOve
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
@@ -118,7 +124,10 @@ fn init_logging(format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -146,13 +155,17 @@ async fn run(cli: Cli) -> Result<(), String> {
     }) {
         Command::Serve { .. } => {
             init_logging(config.log.format);
-            identity_os::server::run(config).await.map_err(|e| e.to_string())
+            identity_os::server::run(config)
+                .await
+                .map_err(|e| e.to_string())
         }
         Command::Config => {
             print!("{}", config.to_masked_toml());
             Ok(())
         }
-        Command::Accounts(command) => with_store(&config, |store| accounts_command(store, &config, command)).await,
+        Command::Accounts(command) => {
+            with_store(&config, |store| accounts_command(store, &config, command)).await
+        }
         Command::Keys(command) => with_store(&config, |store| keys_command(store, command)).await,
         Command::Backup { file } => {
             with_store(&config, |store| async move {
@@ -219,19 +232,34 @@ async fn accounts_command(
     Ok(())
 }
 
-async fn keys_command(store: std::sync::Arc<dyn Store>, command: KeysCommand) -> Result<(), String> {
+async fn keys_command(
+    store: std::sync::Arc<dyn Store>,
+    command: KeysCommand,
+) -> Result<(), String> {
     match command {
         KeysCommand::Create { account } => {
             let created = accounts::create_key(store.as_ref(), &account)
                 .await
                 .map_err(|e| format!("{account}: {e}"))?;
             println!("{}", created.key);
-            eprintln!("key id {} (the key above is shown only once)", created.record.id);
+            eprintln!(
+                "key id {} (the key above is shown only once)",
+                created.record.id
+            );
         }
         KeysCommand::List { account } => {
-            for key in store.list_api_keys(account.as_deref()).await.map_err(|e| e.to_string())? {
-                let status = key.revoked_at.map_or("active".to_string(), |t| format!("revoked {}", format_timestamp(t)));
-                println!("{}\t{}\t{}…\t{}", key.id, key.account_id, key.prefix, status);
+            for key in store
+                .list_api_keys(account.as_deref())
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                let status = key.revoked_at.map_or("active".to_string(), |t| {
+                    format!("revoked {}", format_timestamp(t))
+                });
+                println!(
+                    "{}\t{}\t{}…\t{}",
+                    key.id, key.account_id, key.prefix, status
+                );
             }
         }
         KeysCommand::Revoke { key_id } => {

@@ -21,7 +21,10 @@ pub enum ServerError {
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("server I/O error: {0}")]
     Io(#[from] std::io::Error),
     #[error("actor system failed to start: {0}")]
@@ -101,10 +104,12 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         .map_err(|e| ServerError::Actors(e.to_string()))?;
 
     let addr = config.bind_addr()?;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind {
-        addr: addr.to_string(),
-        source,
-    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
     let local_addr = listener.local_addr()?;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let state = AppState::new(AppInner {

@@ -49,7 +49,10 @@ mod tests {
         let z = parse_timestamp("2026-03-24T10:15:32Z").expect("rfc3339");
         assert_eq!(parse_timestamp("2026-03-24T10:15:32"), Some(z));
         assert_eq!(parse_timestamp("2026-03-24T12:15:32+02:00"), Some(z));
-        assert_eq!(parse_timestamp("2026-03-24T10:15:32.500000"), Some(z + 500_000));
+        assert_eq!(
+            parse_timestamp("2026-03-24T10:15:32.500000"),
+            Some(z + 500_000)
+        );
         assert_eq!(parse_timestamp("yesterday"), None);
     }
 

@@ -13,17 +13,31 @@ async fn wrong_or_missing_credentials_are_401_without_echoing_the_key() {
     let path = "/v1/instances";
     let missing = server.send(Method::GET, path, None, None, &[]).await;
     missing.assert_error(401, "unauthorized");
-    assert!(missing.body["message"].as_str().unwrap().contains("missing"));
+    assert!(missing.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("missing"));
     for scheme in ["ApiKey", "Token", "Basic", "bearer"] {
         let value = format!("{scheme} {key}");
-        let answer = server.send(Method::GET, path, None, None, &[("authorization", &value)]).await;
+        let answer = server
+            .send(Method::GET, path, None, None, &[("authorization", &value)])
+            .await;
         answer.assert_error(401, "unauthorized");
         assert!(!answer.text.contains(&key), "the key is never echoed");
-        assert!(answer.body["message"].as_str().unwrap().contains("scheme"), "{}", answer.text);
+        assert!(
+            answer.body["message"].as_str().unwrap().contains("scheme"),
+            "{}",
+            answer.text
+        );
     }
-    let unknown = server.get(path, "idos_sk_00000000000000000000000000000000").await;
+    let unknown = server
+        .get(path, "idos_sk_00000000000000000000000000000000")
+        .await;
     unknown.assert_error(401, "unauthorized");
-    assert!(unknown.body["message"].as_str().unwrap().contains("unknown"));
+    assert!(unknown.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown"));
     assert!(!unknown.text.contains("idos_sk_0000"));
     assert_eq!(server.get(path, &key).await.status, StatusCode::OK);
 }
@@ -32,14 +46,33 @@ async fn wrong_or_missing_credentials_are_401_without_echoing_the_key() {
 async fn unknown_routes_wrong_methods_and_big_bodies_get_json_errors() {
     let server = TestServer::start(Options::with_config("[server]\nbody_limit_bytes = 2048\n"));
     let key = server.key();
-    server.get("/v1/nothing-here", &key).await.assert_error(404, "not_found");
-    server.get("/nope", &key).await.assert_error(404, "not_found");
-    let wrong = server.send(Method::PUT, "/v1/instances", Some(&key), Some(json!({})), &[]).await;
+    server
+        .get("/v1/nothing-here", &key)
+        .await
+        .assert_error(404, "not_found");
+    server
+        .get("/nope", &key)
+        .await
+        .assert_error(404, "not_found");
+    let wrong = server
+        .send(
+            Method::PUT,
+            "/v1/instances",
+            Some(&key),
+            Some(json!({})),
+            &[],
+        )
+        .await;
     wrong.assert_error(405, "method_not_allowed");
-    let wrong = server.send(Method::DELETE, "/health", None, None, &[]).await;
+    let wrong = server
+        .send(Method::DELETE, "/health", None, None, &[])
+        .await;
     wrong.assert_error(405, "method_not_allowed");
     let big = json!({"name": "x", "description": "y".repeat(4096)});
-    server.post("/v1/instances", &key, big).await.assert_error(413, "payload_too_large");
+    server
+        .post("/v1/instances", &key, big)
+        .await
+        .assert_error(413, "payload_too_large");
     let health = server.send(Method::GET, "/health", None, None, &[]).await;
     assert_eq!(health.body, json!({"status": "ok"}));
     let ready = server.send(Method::GET, "/ready", None, None, &[]).await;
@@ -52,87 +85,207 @@ async fn unknown_routes_wrong_methods_and_big_bodies_get_json_errors() {
 async fn request_ids_are_generated_or_echoed() {
     let server = TestServer::start(Options::default());
     let generated = server.send(Method::GET, "/health", None, None, &[]).await;
-    assert!(generated.header("x-request-id").is_some_and(|id| id.len() >= 16));
-    let echoed = server.send(Method::GET, "/health", None, None, &[("x-request-id", "trace-abc-123")]).await;
-    assert_eq!(echoed.header("x-request-id").as_deref(), Some("trace-abc-123"));
+    assert!(generated
+        .header("x-request-id")
+        .is_some_and(|id| id.len() >= 16));
+    let echoed = server
+        .send(
+            Method::GET,
+            "/health",
+            None,
+            None,
+            &[("x-request-id", "trace-abc-123")],
+        )
+        .await;
+    assert_eq!(
+        echoed.header("x-request-id").as_deref(),
+        Some("trace-abc-123")
+    );
 }
 
 #[tokio::test]
 async fn another_tenants_instance_is_404_on_every_route() {
-    let server = TestServer::start(Options::with_config("[auth]\nadmin_token = \"admin-secret\"\n"));
+    let server = TestServer::start(Options::with_config(
+        "[auth]\nadmin_token = \"admin-secret\"\n",
+    ));
     let owner = server.key();
     let account = server
-        .send(Method::POST, "/v1/admin/accounts", Some("admin-secret"), Some(json!({"name": "other", "tier": "unlimited"})), &[])
+        .send(
+            Method::POST,
+            "/v1/admin/accounts",
+            Some("admin-secret"),
+            Some(json!({"name": "other", "tier": "unlimited"})),
+            &[],
+        )
         .await;
     assert_eq!(account.status, StatusCode::CREATED, "{}", account.text);
     let account_id = account.body["id"].as_str().unwrap();
     let created = server
-        .send(Method::POST, &format!("/v1/admin/accounts/{account_id}/keys"), Some("admin-secret"), None, &[])
+        .send(
+            Method::POST,
+            &format!("/v1/admin/accounts/{account_id}/keys"),
+            Some("admin-secret"),
+            None,
+            &[],
+        )
         .await;
     let intruder = created.body["key"].as_str().unwrap().to_string();
     let id = server.create_instance(&owner, "mine").await;
     let observation = json!({"mode_target": "order", "signal_strength": 0.5});
     let routes: Vec<(Method, String, Option<serde_json::Value>)> = vec![
         (Method::GET, format!("/v1/instances/{id}"), None),
-        (Method::PATCH, format!("/v1/instances/{id}"), Some(json!({"name": "stolen"}))),
+        (
+            Method::PATCH,
+            format!("/v1/instances/{id}"),
+            Some(json!({"name": "stolen"})),
+        ),
         (Method::DELETE, format!("/v1/instances/{id}"), None),
-        (Method::POST, format!("/v1/instances/{id}/process"), Some(observation.clone())),
-        (Method::POST, format!("/v1/instances/{id}/process/batch"), Some(json!({"observations": [observation]}))),
+        (
+            Method::POST,
+            format!("/v1/instances/{id}/process"),
+            Some(observation.clone()),
+        ),
+        (
+            Method::POST,
+            format!("/v1/instances/{id}/process/batch"),
+            Some(json!({"observations": [observation]})),
+        ),
         (Method::GET, format!("/v1/instances/{id}/snapshot"), None),
         (Method::GET, format!("/v1/instances/{id}/contract"), None),
-        (Method::POST, format!("/v1/instances/{id}/reset"), Some(json!({"mode": "default"}))),
+        (
+            Method::POST,
+            format!("/v1/instances/{id}/reset"),
+            Some(json!({"mode": "default"})),
+        ),
         (Method::GET, format!("/v1/instances/{id}/history"), None),
         (Method::GET, format!("/v1/instances/{id}/drift"), None),
     ];
     let missing = "inst_0000000000000000";
     for (method, path, body) in routes {
-        let theirs = server.send(method.clone(), &path, Some(&intruder), body.clone(), &[]).await;
+        let theirs = server
+            .send(method.clone(), &path, Some(&intruder), body.clone(), &[])
+            .await;
         theirs.assert_error(404, "not_found");
-        let nobody = server.send(method, &path.replace(&id, missing), Some(&intruder), body, &[]).await;
+        let nobody = server
+            .send(
+                method,
+                &path.replace(&id, missing),
+                Some(&intruder),
+                body,
+                &[],
+            )
+            .await;
         assert_eq!(
-            theirs.body["message"].as_str().unwrap().replace(&id, missing),
+            theirs.body["message"]
+                .as_str()
+                .unwrap()
+                .replace(&id, missing),
             nobody.body["message"].as_str().unwrap(),
             "indistinguishable from a missing instance"
         );
     }
     let submit = json!({"instance_id": id, "responses": (1..=14).map(|q| json!({"question_id": q, "score": 3})).collect::<Vec<_>>()});
-    server.post("/v1/test/submit", &intruder, submit).await.assert_error(404, "not_found");
-    assert_eq!(server.get("/v1/instances", &intruder).await.body["total"], 0);
+    server
+        .post("/v1/test/submit", &intruder, submit)
+        .await
+        .assert_error(404, "not_found");
+    assert_eq!(
+        server.get("/v1/instances", &intruder).await.body["total"],
+        0
+    );
     let mine = server.get(&format!("/v1/instances/{id}"), &owner).await;
     assert_eq!(mine.body["name"], "mine");
-    assert_eq!(mine.body["version"], 1, "nothing the intruder sent changed it");
+    assert_eq!(
+        mine.body["version"], 1,
+        "nothing the intruder sent changed it"
+    );
 }
 
 #[tokio::test]
 async fn admin_api_and_key_revocation() {
-    let server = TestServer::start(Options::with_config("[auth]\nadmin_token = \"admin-secret\"\n"));
-    server.send(Method::GET, "/v1/admin/accounts", Some("wrong"), None, &[]).await.assert_error(401, "unauthorized");
-    server.send(Method::GET, "/v1/admin/accounts", None, None, &[]).await.assert_error(401, "unauthorized");
+    let server = TestServer::start(Options::with_config(
+        "[auth]\nadmin_token = \"admin-secret\"\n",
+    ));
+    server
+        .send(Method::GET, "/v1/admin/accounts", Some("wrong"), None, &[])
+        .await
+        .assert_error(401, "unauthorized");
+    server
+        .send(Method::GET, "/v1/admin/accounts", None, None, &[])
+        .await
+        .assert_error(401, "unauthorized");
     let owner = server.key();
-    server.get("/v1/admin/accounts", &owner).await.assert_error(401, "unauthorized");
-    let accounts = server.send(Method::GET, "/v1/admin/accounts", Some("admin-secret"), None, &[]).await;
+    server
+        .get("/v1/admin/accounts", &owner)
+        .await
+        .assert_error(401, "unauthorized");
+    let accounts = server
+        .send(
+            Method::GET,
+            "/v1/admin/accounts",
+            Some("admin-secret"),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(accounts.body["total"], 1);
-    let account_id = accounts.body["items"][0]["id"].as_str().unwrap().to_string();
+    let account_id = accounts.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let created = server
-        .send(Method::POST, &format!("/v1/admin/accounts/{account_id}/keys"), Some("admin-secret"), None, &[])
+        .send(
+            Method::POST,
+            &format!("/v1/admin/accounts/{account_id}/keys"),
+            Some("admin-secret"),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
     let key = created.body["key"].as_str().unwrap().to_string();
     assert!(key.starts_with("idos_sk_") && key.len() == 40);
-    assert_eq!(server.get("/v1/instances", &key).await.status, StatusCode::OK);
+    assert_eq!(
+        server.get("/v1/instances", &key).await.status,
+        StatusCode::OK
+    );
     let revoke = server
-        .send(Method::DELETE, &format!("/v1/admin/keys/{}", created.body["key_id"].as_str().unwrap()), Some("admin-secret"), None, &[])
+        .send(
+            Method::DELETE,
+            &format!(
+                "/v1/admin/keys/{}",
+                created.body["key_id"].as_str().unwrap()
+            ),
+            Some("admin-secret"),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(revoke.status, StatusCode::OK, "{}", revoke.text);
     let refused = server.get("/v1/instances", &key).await;
     refused.assert_error(401, "unauthorized");
-    assert!(refused.body["message"].as_str().unwrap().contains("revoked"));
+    assert!(refused.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
     let bad_tier = server
-        .send(Method::PATCH, &format!("/v1/admin/accounts/{account_id}"), Some("admin-secret"), Some(json!({"tier": "gold"})), &[])
+        .send(
+            Method::PATCH,
+            &format!("/v1/admin/accounts/{account_id}"),
+            Some("admin-secret"),
+            Some(json!({"tier": "gold"})),
+            &[],
+        )
         .await;
     bad_tier.assert_error(422, "invalid_request");
     let tier = server
-        .send(Method::PATCH, &format!("/v1/admin/accounts/{account_id}"), Some("admin-secret"), Some(json!({"tier": "pro"})), &[])
+        .send(
+            Method::PATCH,
+            &format!("/v1/admin/accounts/{account_id}"),
+            Some("admin-secret"),
+            Some(json!({"tier": "pro"})),
+            &[],
+        )
         .await;
     assert_eq!(tier.body["tier"], "pro");
 }
@@ -141,7 +294,10 @@ async fn admin_api_and_key_revocation() {
 async fn admin_routes_are_absent_without_a_token() {
     let server = TestServer::start(Options::default());
     let key = server.key();
-    server.get("/v1/admin/accounts", &key).await.assert_error(404, "not_found");
+    server
+        .get("/v1/admin/accounts", &key)
+        .await
+        .assert_error(404, "not_found");
 }
 
 #[tokio::test]
@@ -151,6 +307,14 @@ async fn dev_mode_needs_no_key() {
         ..Options::default()
     });
     assert!(server.first_key.is_none(), "no key is printed in dev mode");
-    let created = server.send(Method::POST, "/v1/instances", None, Some(json!({"name": "dev"})), &[]).await;
+    let created = server
+        .send(
+            Method::POST,
+            "/v1/instances",
+            None,
+            Some(json!({"name": "dev"})),
+            &[],
+        )
+        .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
 }

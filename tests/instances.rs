@@ -35,7 +35,9 @@ async fn create_get_list_patch_delete() {
     assert_eq!(created.header("etag").as_deref(), Some("\"1\""));
     assert!(created.body["created_at"].as_str().unwrap().ends_with('Z'));
 
-    let snapshot = server.get(&format!("/v1/instances/{id}/snapshot"), &key).await;
+    let snapshot = server
+        .get(&format!("/v1/instances/{id}/snapshot"), &key)
+        .await;
     assert_eq!(snapshot.body["mode_strengths"]["perception"], 0.5);
     assert_eq!(snapshot.body["mode_strengths"]["exploration"], -0.25);
 
@@ -44,7 +46,9 @@ async fn create_get_list_patch_delete() {
     assert_eq!(fetched.body["id"], id.as_str());
 
     let second = server.create_instance(&key, "Bea").await;
-    let listed = server.get("/v1/instances?limit=1&sort=name&order=asc", &key).await;
+    let listed = server
+        .get("/v1/instances?limit=1&sort=name&order=asc", &key)
+        .await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
     assert_eq!(listed.body["total"], 2);
     assert_eq!(listed.body["limit"], 1);
@@ -52,7 +56,11 @@ async fn create_get_list_patch_delete() {
     assert_eq!(listed.body["has_more"], true);
     assert_eq!(listed.body["items"][0]["name"], "Aria");
     let newest = server.get("/v1/instances", &key).await;
-    assert_eq!(newest.body["items"][0]["id"], second.as_str(), "default order is newest first");
+    assert_eq!(
+        newest.body["items"][0]["id"],
+        second.as_str(),
+        "default order is newest first"
+    );
 
     let patched = server
         .send(
@@ -80,23 +88,54 @@ async fn create_get_list_patch_delete() {
     stale.assert_error(409, "conflict");
 
     let empty = server
-        .send(Method::PATCH, &format!("/v1/instances/{id}"), Some(&key), Some(json!({})), &[])
+        .send(
+            Method::PATCH,
+            &format!("/v1/instances/{id}"),
+            Some(&key),
+            Some(json!({})),
+            &[],
+        )
         .await;
     assert_eq!(empty.status, StatusCode::OK);
     assert_eq!(empty.body["version"], 2, "an empty PATCH changes nothing");
 
     let engine_field = server
-        .send(Method::PATCH, &format!("/v1/instances/{id}"), Some(&key), Some(json!({"energy_level": 1.0})), &[])
+        .send(
+            Method::PATCH,
+            &format!("/v1/instances/{id}"),
+            Some(&key),
+            Some(json!({"energy_level": 1.0})),
+            &[],
+        )
         .await;
     engine_field.assert_error(422, "invalid_request");
 
-    let deleted = server.send(Method::DELETE, &format!("/v1/instances/{id}"), Some(&key), None, &[]).await;
+    let deleted = server
+        .send(
+            Method::DELETE,
+            &format!("/v1/instances/{id}"),
+            Some(&key),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(deleted.body, json!({"id": id, "deleted": true}));
     for path in ["", "/snapshot", "/contract", "/history", "/drift"] {
-        server.get(&format!("/v1/instances/{id}{path}"), &key).await.assert_error(404, "not_found");
+        server
+            .get(&format!("/v1/instances/{id}{path}"), &key)
+            .await
+            .assert_error(404, "not_found");
     }
-    let again = server.send(Method::DELETE, &format!("/v1/instances/{id}"), Some(&key), None, &[]).await;
+    let again = server
+        .send(
+            Method::DELETE,
+            &format!("/v1/instances/{id}"),
+            Some(&key),
+            None,
+            &[],
+        )
+        .await;
     again.assert_error(404, "not_found");
     assert_eq!(server.get("/v1/instances", &key).await.body["total"], 1);
 }
@@ -129,7 +168,11 @@ async fn create_validation_errors() {
         assert_eq!(answer.status.as_u16(), 422, "{body} → {}", answer.text);
         answer.assert_error(422, "invalid_request");
     }
-    assert_eq!(server.get("/v1/instances", &key).await.body["total"], 0, "nothing was created");
+    assert_eq!(
+        server.get("/v1/instances", &key).await.body["total"],
+        0,
+        "nothing was created"
+    );
 }
 
 #[tokio::test]
@@ -140,14 +183,17 @@ async fn persona_seeds_mode_strengths_and_explicit_values_override() {
         .post(
             "/v1/instances",
             &key,
-            json!({"name": "p", "initial_config": {"persona_id": "persona_analytical", "mode_strengths": {"order": 0.1}}}),
+            json!({"name": "p", "initial_config": {"persona_id": "persona_analytical", "mode_strengths": {"stress_response": 0.2}}}),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let id = created.body["id"].as_str().unwrap();
-    let snapshot = server.get(&format!("/v1/instances/{id}/snapshot"), &key).await;
+    let snapshot = server
+        .get(&format!("/v1/instances/{id}/snapshot"), &key)
+        .await;
     assert_eq!(snapshot.body["mode_strengths"]["perception"], 0.85);
-    assert_eq!(snapshot.body["mode_strengths"]["order"], 0.1);
+    assert_eq!(snapshot.body["mode_strengths"]["stress_response"], 0.2);
+    assert_eq!(snapshot.body["mode_strengths"]["order"], 0.75);
     assert_eq!(snapshot.body["persona_primary"], "persona_analytical");
 }
 
@@ -155,7 +201,17 @@ async fn persona_seeds_mode_strengths_and_explicit_values_override() {
 async fn list_query_validation() {
     let server = TestServer::start(Options::default());
     let key = server.key();
-    for query in ["limit=0", "limit=101", "limit=abc", "offset=-1", "sort=size", "order=up"] {
-        server.get(&format!("/v1/instances?{query}"), &key).await.assert_error(422, "invalid_request");
+    for query in [
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "offset=-1",
+        "sort=size",
+        "order=up",
+    ] {
+        server
+            .get(&format!("/v1/instances?{query}"), &key)
+            .await
+            .assert_error(422, "invalid_request");
     }
 }

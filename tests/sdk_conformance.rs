@@ -20,6 +20,9 @@ fn python_sdk_drives_every_method() {
         .expect("python3 runs (install the SDK: pip install identity-os-sdk==0.9.0)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "SDK conformance failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "SDK conformance failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }

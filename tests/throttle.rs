@@ -17,11 +17,26 @@ async fn untimed_back_to_back_is_throttled_with_retry_after() {
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
     let second = server.post(&path, &key, body).await;
     second.assert_error(429, "throttled");
-    let retry: u64 = second.header("retry-after").expect("Retry-After").parse().unwrap();
+    let retry: u64 = second
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
     assert!(retry >= 1);
-    let snapshot = server.get(&format!("/v1/instances/{id}/snapshot"), &key).await;
-    assert_eq!(snapshot.body["cycle_count"], 1, "the throttled observation changed nothing");
-    assert_eq!(server.get(&format!("/v1/instances/{id}/history"), &key).await.body["total"], 1);
+    let snapshot = server
+        .get(&format!("/v1/instances/{id}/snapshot"), &key)
+        .await;
+    assert_eq!(
+        snapshot.body["cycle_count"], 1,
+        "the throttled observation changed nothing"
+    );
+    assert_eq!(
+        server
+            .get(&format!("/v1/instances/{id}/history"), &key)
+            .await
+            .body["total"],
+        1
+    );
 }
 
 #[tokio::test]
@@ -32,20 +47,52 @@ async fn caller_timestamps_two_seconds_apart_are_never_throttled() {
     let path = format!("/v1/instances/{id}/process");
     for i in 0..40 {
         let answer = server
-            .post(&path, &key, json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": ts(i * 2)}))
+            .post(
+                &path,
+                &key,
+                json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": ts(i * 2)}),
+            )
             .await;
-        assert_eq!(answer.status, StatusCode::OK, "observation {i}: {}", answer.text);
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "observation {i}: {}",
+            answer.text
+        );
     }
-    let naive = identity_os::time::format_timestamp(((1_800_000_000 + 82) * 1_000_000) as i64).replace('Z', "");
-    let answer = server.post(&path, &key, json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": naive})).await;
-    assert_eq!(answer.status, StatusCode::OK, "a timestamp without offset is UTC: {}", answer.text);
+    let naive = ts(82).replace('Z', "");
+    let answer = server
+        .post(
+            &path,
+            &key,
+            json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": naive}),
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "a timestamp without offset is UTC: {}",
+        answer.text
+    );
     let close = server
         .post(&path, &key, json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": "2027-01-15T08:01:22.500Z"}))
         .await;
     close.assert_error(429, "throttled");
-    let earlier = server.post(&path, &key, json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": ts(10)})).await;
+    let earlier = server
+        .post(
+            &path,
+            &key,
+            json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": ts(10)}),
+        )
+        .await;
     earlier.assert_error(429, "throttled");
-    assert_eq!(server.get(&format!("/v1/instances/{id}/snapshot"), &key).await.body["cycle_count"], 41);
+    assert_eq!(
+        server
+            .get(&format!("/v1/instances/{id}/snapshot"), &key)
+            .await
+            .body["cycle_count"],
+        41
+    );
 }
 
 #[tokio::test]
@@ -58,10 +105,18 @@ async fn of_32_simultaneous_untimed_requests_exactly_one_succeeds() {
     let server = std::sync::Arc::new(server);
     let mut tasks = Vec::new();
     for _ in 0..32 {
-        let (server, key, path, barrier) = (server.clone(), key.clone(), path.clone(), barrier.clone());
+        let (server, key, path, barrier) =
+            (server.clone(), key.clone(), path.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            server.post(&path, &key, json!({"mode_target": "order", "signal_strength": 0.5})).await.status
+            server
+                .post(
+                    &path,
+                    &key,
+                    json!({"mode_target": "order", "signal_strength": 0.5}),
+                )
+                .await
+                .status
         }));
     }
     let mut ok = 0;
@@ -74,5 +129,11 @@ async fn of_32_simultaneous_untimed_requests_exactly_one_succeeds() {
         }
     }
     assert_eq!((ok, throttled), (1, 31));
-    assert_eq!(server.get(&format!("/v1/instances/{id}/history"), &key).await.body["total"], 1);
+    assert_eq!(
+        server
+            .get(&format!("/v1/instances/{id}/history"), &key)
+            .await
+            .body["total"],
+        1
+    );
 }

@@ -13,7 +13,9 @@ use crate::engine::{Profile, MODE_COUNT};
 use crate::store::{Micros, StoreError};
 use crate::time::now_micros;
 
-use super::instance_model::{InstanceMeta, InstanceModel, PlannedChange, ResetMode, StepView, TimedObservation};
+use super::instance_model::{
+    InstanceMeta, InstanceModel, PlannedChange, ResetMode, StepView, TimedObservation,
+};
 use super::registry::InstanceContext;
 use super::InstanceError;
 
@@ -106,7 +108,11 @@ impl InstanceActor {
     }
 
     /// The model, if it exists for this account.
-    fn owned<'a>(state: &'a InstanceActorState, account_id: &str, id: &str) -> Result<&'a InstanceModel, InstanceError> {
+    fn owned<'a>(
+        state: &'a InstanceActorState,
+        account_id: &str,
+        id: &str,
+    ) -> Result<&'a InstanceModel, InstanceError> {
         match &state.model {
             Some(model) if model.account_id == account_id => Ok(model),
             _ => Err(InstanceError::NotFound(id.to_string())),
@@ -114,7 +120,11 @@ impl InstanceActor {
     }
 
     /// Commits a planned change and adopts it; the model is untouched on failure.
-    async fn commit(&self, state: &mut InstanceActorState, change: PlannedChange) -> Result<(), InstanceError> {
+    async fn commit(
+        &self,
+        state: &mut InstanceActorState,
+        change: PlannedChange,
+    ) -> Result<(), InstanceError> {
         match self.context.store.write_instance(change.write).await {
             Ok(()) => {
                 state.model = Some(change.model);
@@ -232,7 +242,9 @@ impl Actor for InstanceActor {
                 reply,
             } => {
                 let result = self
-                    .change(state, &id, &account_id, if_match, |model, now| model.plan_reset(mode, now))
+                    .change(state, &id, &account_id, if_match, |model, now| {
+                        model.plan_reset(mode, now)
+                    })
                     .await;
                 let _ = reply.send(result);
             }
@@ -256,7 +268,14 @@ impl Actor for InstanceActor {
                 reply,
             } => {
                 let result = self
-                    .process(state, &id, &account_id, if_match, &observations, keep_intermediate)
+                    .process(
+                        state,
+                        &id,
+                        &account_id,
+                        if_match,
+                        &observations,
+                        keep_intermediate,
+                    )
                     .await;
                 let _ = reply.send(result);
             }
@@ -273,12 +292,16 @@ impl Actor for InstanceActor {
                 if idle >= self.context.idle_timeout {
                     self.passivate(&myself, state);
                 } else {
-                    myself.send_after(self.context.idle_timeout - idle, || InstanceMessage::CheckIdle);
+                    myself.send_after(self.context.idle_timeout - idle, || {
+                        InstanceMessage::CheckIdle
+                    });
                 }
             }
             InstanceMessage::Passivate => self.passivate(&myself, state),
             #[cfg(any(test, feature = "fault-injection"))]
-            InstanceMessage::Crash => panic!("fault injection: instance actor {id} crashed on purpose"),
+            InstanceMessage::Crash => {
+                panic!("fault injection: instance actor {id} crashed on purpose")
+            }
         }
         Ok(())
     }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use crate::engine::{DriftReading, Engine, EngineState, Observation, Profile, MODE_COUNT};
 use crate::store::{
-    DriftRow, InstanceEvent, InstanceRecord, InstanceSummary, InstanceWrite, Micros, ObservationRow,
-    UsageIncrement,
+    DriftRow, InstanceEvent, InstanceRecord, InstanceSummary, InstanceWrite, Micros,
+    ObservationRow, UsageIncrement,
 };
 use crate::time::month_of;
 
@@ -90,7 +90,12 @@ fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, InstanceError> 
 
 impl InstanceModel {
     /// A brand-new instance (not yet stored).
-    pub fn new(meta: InstanceMeta, account_id: String, profile: Profile, initial: EngineState) -> Self {
+    pub fn new(
+        meta: InstanceMeta,
+        account_id: String,
+        profile: Profile,
+        initial: EngineState,
+    ) -> Self {
         InstanceModel {
             meta,
             account_id,
@@ -171,9 +176,11 @@ impl InstanceModel {
     /// Refuses a request whose `If-Match` names another version.
     pub fn check_version(&self, if_match: Option<i64>) -> Result<(), InstanceError> {
         match if_match {
-            Some(expected) if expected != self.meta.version => Err(InstanceError::VersionMismatch {
-                current: self.meta.version,
-            }),
+            Some(expected) if expected != self.meta.version => {
+                Err(InstanceError::VersionMismatch {
+                    current: self.meta.version,
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -209,7 +216,10 @@ impl InstanceModel {
         min_interval: Micros,
         keep_intermediate: bool,
     ) -> Result<(PlannedChange, Vec<StepView>), InstanceError> {
-        let effective = observations.first().and_then(|o| o.timestamp).unwrap_or(now);
+        let effective = observations
+            .first()
+            .and_then(|o| o.timestamp)
+            .unwrap_or(now);
         if let Some(last) = self.last_observation_at {
             if effective - last < min_interval {
                 let wait_micros = (last + min_interval - now).max(0);
@@ -220,7 +230,11 @@ impl InstanceModel {
         let mut next = self.successor(now);
         let mut rows = Vec::with_capacity(observations.len());
         let mut drift_rows = Vec::new();
-        let mut views = Vec::with_capacity(if keep_intermediate { observations.len() } else { 1 });
+        let mut views = Vec::with_capacity(if keep_intermediate {
+            observations.len()
+        } else {
+            1
+        });
         let mut latest = effective;
         for (i, timed) in observations.iter().enumerate() {
             let at = timed.timestamp.unwrap_or(now);
@@ -240,7 +254,11 @@ impl InstanceModel {
                     cycle_number: next.state.cycle(),
                     level: drift.level.as_str().to_string(),
                     magnitude: drift.magnitude,
-                    affected_modes: drift.affected_modes.iter().map(|m| m.as_str().to_string()).collect(),
+                    affected_modes: drift
+                        .affected_modes
+                        .iter()
+                        .map(|m| m.as_str().to_string())
+                        .collect(),
                     rolled_back: drift.rolled_back,
                     timestamp: at,
                 });
@@ -271,7 +289,10 @@ impl InstanceModel {
         next.state = match mode {
             ResetMode::Initial => self.initial.clone(),
             ResetMode::Default => EngineState::new([0.0; MODE_COUNT], DEFAULT_ENERGY),
-            ResetMode::LastStable => self.state.restore_last_stable().ok_or(InstanceError::NoStablePoint)?,
+            ResetMode::LastStable => self
+                .state
+                .restore_last_stable()
+                .ok_or(InstanceError::NoStablePoint)?,
         };
         let mut change = self.plan(next)?;
         let mode_name = match mode {
@@ -281,7 +302,8 @@ impl InstanceModel {
         };
         change.write.events.push(InstanceEvent {
             kind: "reset".into(),
-            detail_json: serde_json::json!({ "mode": mode_name, "from_cycle": self.state.cycle() }).to_string(),
+            detail_json: serde_json::json!({ "mode": mode_name, "from_cycle": self.state.cycle() })
+                .to_string(),
             timestamp: now,
         });
         Ok(change)
@@ -289,7 +311,11 @@ impl InstanceModel {
 
     /// Applies a personality-test profile: it becomes both the current and
     /// the `initial` state (energy and profile kept).
-    pub fn plan_test_profile(&self, modes: [f64; MODE_COUNT], now: Micros) -> Result<PlannedChange, InstanceError> {
+    pub fn plan_test_profile(
+        &self,
+        modes: [f64; MODE_COUNT],
+        now: Micros,
+    ) -> Result<PlannedChange, InstanceError> {
         let mut next = self.successor(now);
         let fresh = EngineState::new(modes, self.initial.energy());
         next.state = fresh.clone();
@@ -297,7 +323,9 @@ impl InstanceModel {
         let mut change = self.plan(next)?;
         change.write.events.push(InstanceEvent {
             kind: "personality_test".into(),
-            detail_json: serde_json::json!({ "mode_profile": modes, "from_cycle": self.state.cycle() }).to_string(),
+            detail_json:
+                serde_json::json!({ "mode_profile": modes, "from_cycle": self.state.cycle() })
+                    .to_string(),
             timestamp: now,
         });
         Ok(change)

@@ -50,7 +50,8 @@ pub struct InstanceContext {
 impl InstanceContext {
     /// Removes `id` from the live map if it is still this actor's entry.
     pub(super) fn forget(&self, id: &str, actor: ActorId) {
-        self.live.remove_if(id, |_, live| live.actor.get_id() == actor);
+        self.live
+            .remove_if(id, |_, live| live.actor.get_id() == actor);
     }
 
     /// Removes whichever entry belongs to this actor (after a failure).
@@ -132,8 +133,12 @@ impl InstanceRegistry {
             let actor = self.actor_for(id).await?;
             match actor.call(&message, None).await {
                 Ok(CallResult::Success(result)) => return result,
-                Ok(CallResult::SenderError) | Ok(CallResult::Timeout) => return Err(InstanceError::ActorFailed),
-                Err(MessagingErr::SendErr(_)) | Err(MessagingErr::ChannelClosed) | Err(MessagingErr::InvalidActorType) => {
+                Ok(CallResult::SenderError) | Ok(CallResult::Timeout) => {
+                    return Err(InstanceError::ActorFailed)
+                }
+                Err(MessagingErr::SendErr(_))
+                | Err(MessagingErr::ChannelClosed)
+                | Err(MessagingErr::InvalidActorType) => {
                     self.context.forget(id, actor.get_id());
                 }
             }
@@ -155,7 +160,8 @@ impl InstanceRegistry {
             return Err(InstanceError::ShuttingDown);
         }
         if let Some(live) = self.context.live.get(id) {
-            live.last_used.store(now_micros() / 1_000_000, Ordering::Relaxed);
+            live.last_used
+                .store(now_micros() / 1_000_000, Ordering::Relaxed);
             return Ok(live.actor.clone());
         }
         let record = self
@@ -165,7 +171,11 @@ impl InstanceRegistry {
             .await?
             .ok_or_else(|| InstanceError::NotFound(id.to_string()))?;
         let model = InstanceModel::from_record(record)?;
-        let supervisor = self.context.supervisor.get().ok_or(InstanceError::ShuttingDown)?;
+        let supervisor = self
+            .context
+            .supervisor
+            .get()
+            .ok_or(InstanceError::ShuttingDown)?;
         let handler = InstanceActor {
             context: self.context.clone(),
         };

@@ -24,8 +24,11 @@ pub struct InstanceSupervisor;
 
 impl InstanceSupervisor {
     /// Spawns the supervisor and attaches it to the registry.
-    pub async fn start(registry: &InstanceRegistry) -> Result<ActorRef<SupervisorMessage>, ractor::SpawnErr> {
-        let (supervisor, _) = Actor::spawn(None, InstanceSupervisor, registry.context().clone()).await?;
+    pub async fn start(
+        registry: &InstanceRegistry,
+    ) -> Result<ActorRef<SupervisorMessage>, ractor::SpawnErr> {
+        let (supervisor, _) =
+            Actor::spawn(None, InstanceSupervisor, registry.context().clone()).await?;
         let _ = registry.context().supervisor.set(supervisor.clone());
         Ok(supervisor)
     }

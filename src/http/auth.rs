@@ -15,11 +15,13 @@ use super::state::{AppState, Caller};
 /// The credential of an `Authorization: Bearer <credential>` header.
 fn bearer(request: &Request) -> Result<&str, ApiError> {
     let header = request.headers().get(AUTHORIZATION).ok_or_else(|| {
-        ApiError::Unauthorized("missing Authorization header; send `Authorization: Bearer idos_sk_...`".into())
+        ApiError::Unauthorized(
+            "missing Authorization header; send `Authorization: Bearer idos_sk_...`".into(),
+        )
     })?;
-    let text = header
-        .to_str()
-        .map_err(|_| ApiError::Unauthorized("the Authorization header is not valid ASCII".into()))?;
+    let text = header.to_str().map_err(|_| {
+        ApiError::Unauthorized("the Authorization header is not valid ASCII".into())
+    })?;
     let (scheme, credential) = text.split_once(' ').unwrap_or((text, ""));
     if scheme != "Bearer" {
         let shown: String = scheme.chars().take(16).collect();
@@ -29,13 +31,19 @@ fn bearer(request: &Request) -> Result<&str, ApiError> {
     }
     let credential = credential.trim();
     if credential.is_empty() {
-        return Err(ApiError::Unauthorized("the Bearer credential is empty".into()));
+        return Err(ApiError::Unauthorized(
+            "the Bearer credential is empty".into(),
+        ));
     }
     Ok(credential)
 }
 
 /// Resolves the caller's account and stores it as a request extension.
-pub async fn require_api_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn require_api_key(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let account = match &state.local_account {
         Some(local) => local.clone(),
         None => {
@@ -49,7 +57,8 @@ pub async fn require_api_key(State(state): State<AppState>, mut request: Request
                     return ApiError::Unauthorized("unknown API key".into()).into_response()
                 }
                 Ok(Err(KeyRejection::Revoked)) => {
-                    return ApiError::Unauthorized("this API key has been revoked".into()).into_response()
+                    return ApiError::Unauthorized("this API key has been revoked".into())
+                        .into_response()
                 }
                 Err(e) => return ApiError::from(e).into_response(),
             }
@@ -61,7 +70,11 @@ pub async fn require_api_key(State(state): State<AppState>, mut request: Request
 
 /// Guards `/v1/admin/*`: absent (404) without a configured admin token,
 /// otherwise the token must match (compared in constant time).
-pub async fn require_admin_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn require_admin_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let expected = state.config.auth.admin_token.as_bytes();
     if expected.is_empty() {
         return ApiError::NotFound("no such route".into()).into_response();

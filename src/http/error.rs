@@ -22,7 +22,10 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
-    InvalidRequest { message: String, details: Option<Value> },
+    InvalidRequest {
+        message: String,
+        details: Option<Value>,
+    },
     #[error("the personality test is incomplete: {} question(s) unanswered", missing_questions.len())]
     IncompleteTest { missing_questions: Vec<u32> },
     #[error("{0}")]
@@ -30,11 +33,17 @@ pub enum ApiError {
     #[error("observation throttled: instances accept one observation per MIN_CYCLE_INTERVAL; retry in {retry_after_secs} s or send caller timestamps")]
     Throttled { retry_after_secs: u64 },
     #[error("{message}")]
-    RateLimited { message: String, retry_after_secs: u64 },
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     QuotaExceeded(String),
     #[error("{message}")]
-    ServiceUnavailable { message: String, retry_after_secs: u64 },
+    ServiceUnavailable {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("method not allowed on this route")]
@@ -94,13 +103,13 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::InvalidRequest { .. } | ApiError::IncompleteTest { .. } | ApiError::InvalidPlan(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::InvalidRequest { .. }
+            | ApiError::IncompleteTest { .. }
+            | ApiError::InvalidPlan(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Throttled { .. } | ApiError::RateLimited { .. } | ApiError::QuotaExceeded(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::Throttled { .. }
+            | ApiError::RateLimited { .. }
+            | ApiError::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -112,7 +121,9 @@ impl ApiError {
     fn details(&self) -> Option<Value> {
         match self {
             ApiError::InvalidRequest { details, .. } => details.clone(),
-            ApiError::IncompleteTest { missing_questions } => Some(json!({ "missing_questions": missing_questions })),
+            ApiError::IncompleteTest { missing_questions } => {
+                Some(json!({ "missing_questions": missing_questions }))
+            }
             _ => None,
         }
     }
@@ -120,8 +131,12 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Throttled { retry_after_secs }
-            | ApiError::RateLimited { retry_after_secs, .. }
-            | ApiError::ServiceUnavailable { retry_after_secs, .. } => Some((*retry_after_secs).max(1)),
+            | ApiError::RateLimited {
+                retry_after_secs, ..
+            }
+            | ApiError::ServiceUnavailable {
+                retry_after_secs, ..
+            } => Some((*retry_after_secs).max(1)),
             _ => None,
         }
     }
@@ -136,7 +151,9 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status(), axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after() {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -149,7 +166,9 @@ impl From<InstanceError> for ApiError {
             InstanceError::VersionMismatch { current } => ApiError::Conflict(format!(
                 "version conflict: the instance is at version {current}; re-read it and retry"
             )),
-            InstanceError::Throttled { retry_after_secs } => ApiError::Throttled { retry_after_secs },
+            InstanceError::Throttled { retry_after_secs } => {
+                ApiError::Throttled { retry_after_secs }
+            }
             e @ InstanceError::NoStablePoint => ApiError::Conflict(e.to_string()),
             InstanceError::ShuttingDown => ApiError::ServiceUnavailable {
                 message: "the server is shutting down".into(),
@@ -168,10 +187,12 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => ApiError::NotFound("not found".into()),
-            StoreError::Conflict => ApiError::Conflict("a concurrent change won; re-read and retry".into()),
-            StoreError::LimitReached { limit } => {
-                ApiError::Forbidden(format!("instance limit of {limit} reached for this account's tier"))
+            StoreError::Conflict => {
+                ApiError::Conflict("a concurrent change won; re-read and retry".into())
             }
+            StoreError::LimitReached { limit } => ApiError::Forbidden(format!(
+                "instance limit of {limit} reached for this account's tier"
+            )),
             StoreError::Closed => ApiError::ServiceUnavailable {
                 message: "the server is shutting down".into(),
                 retry_after_secs: 1,

@@ -24,21 +24,27 @@ pub async fn read_body(request: Request, limit: usize) -> Result<Bytes, ApiError
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    axum::body::to_bytes(request.into_body(), limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
-        if too_large {
-            ApiError::PayloadTooLarge { limit }
-        } else {
-            ApiError::invalid(format!("could not read the request body: {e}"))
-        }
-    })
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            if too_large {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::invalid(format!("could not read the request body: {e}"))
+            }
+        })
 }
 
 /// Parses JSON with a message that says what and where.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
     serde_json::from_slice(bytes).map_err(|e| {
         let message = match e.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
@@ -97,7 +103,10 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         }
         let bare = text.trim_start_matches("W/").trim_matches('"');
         bare.parse::<i64>().map(|v| IfMatch(Some(v))).map_err(|_| {
-            ApiError::invalid_field("If-Match", format!("If-Match must be a version ETag such as \"3\", not {text}"))
+            ApiError::invalid_field(
+                "If-Match",
+                format!("If-Match must be a version ETag such as \"3\", not {text}"),
+            )
         })
     }
 }

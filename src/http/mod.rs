@@ -6,12 +6,13 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod sdk_compat;
 pub mod state;
 pub mod wire;
 
 use axum::extract::MatchedPath;
 use axum::http::Request;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, patch, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -25,13 +26,21 @@ pub use state::{AppInner, AppState, Caller};
 /// The complete router of the server.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/v1/instances", post(instances::create).get(instances::list))
+        .route(
+            "/v1/instances",
+            post(instances::create).get(instances::list),
+        )
         .route(
             "/v1/instances/{id}",
-            get(instances::get).patch(instances::update).delete(instances::delete),
+            get(instances::get)
+                .patch(instances::update)
+                .delete(instances::delete),
         )
         .route("/v1/instances/{id}/process", post(engine::process))
-        .route("/v1/instances/{id}/process/batch", post(engine::process_batch))
+        .route(
+            "/v1/instances/{id}/process/batch",
+            post(engine::process_batch),
+        )
         .route("/v1/instances/{id}/snapshot", get(engine::snapshot))
         .route("/v1/instances/{id}/contract", get(engine::contract))
         .route("/v1/instances/{id}/reset", post(engine::reset))
@@ -44,10 +53,16 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
 
     let admin = Router::new()
-        .route("/v1/admin/accounts", post(admin::create_account).get(admin::list_accounts))
+        .route(
+            "/v1/admin/accounts",
+            post(admin::create_account).get(admin::list_accounts),
+        )
         .route("/v1/admin/accounts/{id}", patch(admin::update_account))
         .route("/v1/admin/accounts/{id}/keys", post(admin::create_key))
-        .route("/v1/admin/keys/{key_id}", axum::routing::delete(admin::revoke_key))
+        .route(
+            "/v1/admin/keys/{key_id}",
+            axum::routing::delete(admin::revoke_key),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin_token));
 
     let trace = TraceLayer::new_for_http()
@@ -77,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(CatchPanicLayer::custom(system::panic_response))
+        .layer(from_fn(sdk_compat::close_python_sdk_connections))
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -7,7 +7,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::actors::{InstanceMeta, InstanceView, ProcessOutcome, StepView};
-use crate::engine::{DriftReading, Engine, EngineState, ExecutionContract, Mode, Profile, SnapshotView};
+use crate::engine::{
+    DriftReading, Engine, EngineState, ExecutionContract, Mode, Profile, SnapshotView,
+};
 use crate::store::{DriftRow, InstanceRecord, Micros, ObservationRow};
 use crate::time::format_timestamp;
 
@@ -152,13 +154,20 @@ impl ProcessResultBody {
         ProcessResultBody {
             snapshot: SnapshotBody::new(engine, &outcome.meta, &step.state, step.timestamp),
             contract: ContractBody::new(engine, &outcome.meta.id, &step.state, &outcome.profile),
-            drift: step.drift.as_ref().map(|d| DriftBody::new(d, step.timestamp)),
+            drift: step
+                .drift
+                .as_ref()
+                .map(|d| DriftBody::new(d, step.timestamp)),
         }
     }
 
     /// One result per step the outcome kept.
     pub fn all(engine: &Engine, outcome: &ProcessOutcome) -> Vec<Self> {
-        outcome.steps.iter().map(|step| Self::new(engine, outcome, step)).collect()
+        outcome
+            .steps
+            .iter()
+            .map(|step| Self::new(engine, outcome, step))
+            .collect()
     }
 }
 
@@ -176,7 +185,13 @@ pub struct PageBody<T: Serialize> {
 
 impl<T: Serialize> PageBody<T> {
     /// Builds the page and its `has_more` flag.
-    pub fn new(instance_id: Option<String>, items: Vec<T>, total: u64, limit: u64, offset: u64) -> Self {
+    pub fn new(
+        instance_id: Option<String>,
+        items: Vec<T>,
+        total: u64,
+        limit: u64,
+        offset: u64,
+    ) -> Self {
         let has_more = offset.saturating_add(items.len() as u64) < total;
         PageBody {
             instance_id,
@@ -207,7 +222,8 @@ impl From<ObservationRow> for ObservationBody {
             mode_target: row.mode_target,
             signal_strength: row.signal_strength,
             confidence: row.confidence,
-            context: serde_json::from_str(&row.context_json).unwrap_or_else(|_| serde_json::json!({})),
+            context: serde_json::from_str(&row.context_json)
+                .unwrap_or_else(|_| serde_json::json!({})),
             timestamp: format_timestamp(row.timestamp),
         }
     }

@@ -52,7 +52,10 @@ pub struct Answer {
 
 impl Answer {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 
     /// Asserts an API error with this status and code, in the API.md shape.
@@ -60,7 +63,11 @@ impl Answer {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
         assert_eq!(self.body["error"], code, "body: {}", self.text);
         assert_eq!(self.body["code"], code, "body: {}", self.text);
-        assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "body: {}", self.text);
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "body: {}",
+            self.text
+        );
     }
 }
 
@@ -177,7 +184,13 @@ impl TestServer {
     }
 
     /// A request with a raw body.
-    pub async fn send_raw(&self, method: Method, path: &str, key: Option<&str>, body: Vec<u8>) -> Answer {
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
         let mut request = self
             .client
             .request(method, self.url(path))
@@ -207,12 +220,15 @@ impl TestServer {
     }
 
     pub async fn post(&self, path: &str, key: &str, body: Value) -> Answer {
-        self.send(Method::POST, path, Some(key), Some(body), &[]).await
+        self.send(Method::POST, path, Some(key), Some(body), &[])
+            .await
     }
 
     /// Creates an instance and returns its id.
     pub async fn create_instance(&self, key: &str, name: &str) -> String {
-        let answer = self.post("/v1/instances", key, json!({ "name": name })).await;
+        let answer = self
+            .post("/v1/instances", key, json!({ "name": name }))
+            .await;
         assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
         answer.body["id"].as_str().expect("id").to_string()
     }
@@ -226,14 +242,21 @@ impl TestServer {
             .arg(self.dir.join("test.toml"))
             .output()
             .expect("run cli");
-        assert!(output.status.success(), "cli {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "cli {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).to_string()
     }
 
     /// Stops the server with SIGTERM (graceful) and waits.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let _ = child.wait();
         }
     }

@@ -28,7 +28,10 @@ fn check_tier(state: &AppState, tier: &str) -> ApiResult<()> {
         Ok(())
     } else {
         let known: Vec<&str> = state.config.tiers.keys().map(String::as_str).collect();
-        Err(ApiError::invalid_field("tier", format!("unknown tier {tier:?}; configured: {}", known.join(", "))))
+        Err(ApiError::invalid_field(
+            "tier",
+            format!("unknown tier {tier:?}; configured: {}", known.join(", ")),
+        ))
     }
 }
 
@@ -75,7 +78,9 @@ pub async fn update_account(
 ) -> ApiResult<Json<Value>> {
     check_tier(&state, &body.tier)?;
     match state.store.set_account_tier(&id, &body.tier).await {
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound(format!("account {id} not found"))),
+        Err(StoreError::NotFound) => {
+            return Err(ApiError::NotFound(format!("account {id} not found")))
+        }
         other => other?,
     }
     let account = state
@@ -87,11 +92,16 @@ pub async fn update_account(
 }
 
 /// Creates a key; the only time the key is shown.
-pub async fn create_key(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     match accounts::create_key(state.store.as_ref(), &id).await {
         Ok(created) => Ok((
             StatusCode::CREATED,
-            Json(json!({ "key": created.key, "key_id": created.record.id, "prefix": created.record.prefix })),
+            Json(
+                json!({ "key": created.key, "key_id": created.record.id, "prefix": created.record.prefix }),
+            ),
         )),
         Err(StoreError::NotFound) => Err(ApiError::NotFound(format!("account {id} not found"))),
         Err(e) => Err(e.into()),
@@ -99,8 +109,15 @@ pub async fn create_key(State(state): State<AppState>, Path(id): Path<String>) -
 }
 
 /// Revokes a key (effective on the next request).
-pub async fn revoke_key(State(state): State<AppState>, Path(key_id): Path<String>) -> ApiResult<Json<Value>> {
-    match state.store.revoke_api_key(&key_id, crate::time::now_micros()).await {
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    Path(key_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    match state
+        .store
+        .revoke_api_key(&key_id, crate::time::now_micros())
+        .await
+    {
         Ok(()) => Ok(Json(json!({ "key_id": key_id, "revoked": true }))),
         Err(StoreError::NotFound) => Err(ApiError::NotFound(format!("key {key_id} not found"))),
         Err(e) => Err(e.into()),

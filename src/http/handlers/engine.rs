@@ -44,9 +44,9 @@ impl ObservationInput {
         let mode: Mode = mode_text
             .parse()
             .map_err(|e| ApiError::invalid_field("mode_target", format!("mode_target: {e}")))?;
-        let strength = self
-            .signal_strength
-            .ok_or_else(|| ApiError::invalid_field("signal_strength", "signal_strength is required"))?;
+        let strength = self.signal_strength.ok_or_else(|| {
+            ApiError::invalid_field("signal_strength", "signal_strength is required")
+        })?;
         let observation = Observation::new(mode, strength, self.confidence.unwrap_or(1.0))
             .map_err(|e| ApiError::invalid_field(e.field(), e.to_string()))?;
         let timestamp = match self.timestamp {
@@ -62,7 +62,10 @@ impl ObservationInput {
         if context_json.len() > MAX_CONTEXT_BYTES {
             return Err(ApiError::invalid_field(
                 "context",
-                format!("context is {} bytes serialised; at most {MAX_CONTEXT_BYTES} are allowed", context_json.len()),
+                format!(
+                    "context is {} bytes serialised; at most {MAX_CONTEXT_BYTES} are allowed",
+                    context_json.len()
+                ),
             ));
         }
         Ok(TimedObservation {
@@ -92,7 +95,10 @@ async fn run(
             reply,
         })
         .await?;
-    Ok((outcome.meta.version, ProcessResultBody::all(state.registry.engine(), &outcome)))
+    Ok((
+        outcome.meta.version,
+        ProcessResultBody::all(state.registry.engine(), &outcome),
+    ))
 }
 
 /// `POST /v1/instances/{id}/process`.
@@ -104,7 +110,8 @@ pub async fn process(
     JsonBody(body): JsonBody<ObservationInput>,
 ) -> ApiResult<Response> {
     let observation = body.validate()?;
-    let (version, mut results) = run(&state, caller, &id, if_match, vec![observation], false).await?;
+    let (version, mut results) =
+        run(&state, caller, &id, if_match, vec![observation], false).await?;
     let result = results.pop().ok_or(ApiError::Internal)?;
     Ok(with_etag(StatusCode::OK, version, &result))
 }
@@ -141,7 +148,10 @@ fn validate_batch(inputs: Vec<ObservationInput>) -> ApiResult<Vec<TimedObservati
     if inputs.is_empty() || inputs.len() > MAX_BATCH {
         return Err(ApiError::invalid_field(
             "observations",
-            format!("a batch holds 1 to {MAX_BATCH} observations, got {}", inputs.len()),
+            format!(
+                "a batch holds 1 to {MAX_BATCH} observations, got {}",
+                inputs.len()
+            ),
         ));
     }
     let mut validated = Vec::with_capacity(inputs.len());
@@ -160,7 +170,9 @@ fn validate_batch(inputs: Vec<ObservationInput>) -> ApiResult<Vec<TimedObservati
         if let Some(t) = observation.timestamp {
             if last_timestamp.is_some_and(|last| t < last) {
                 return Err(ApiError::InvalidRequest {
-                    message: format!("observations[{index}]: timestamps within a batch must not decrease"),
+                    message: format!(
+                        "observations[{index}]: timestamps within a batch must not decrease"
+                    ),
                     details: Some(serde_json::json!({ "index": index, "field": "timestamp" })),
                 });
             }
@@ -180,16 +192,31 @@ pub async fn process_batch(
     QueryParams(query): QueryParams<BatchQuery>,
     JsonBody(body): JsonBody<BatchRequest>,
 ) -> ApiResult<Response> {
-    let from_query = query.include_intermediate.as_deref().map(parse_flag).transpose()?;
-    let keep_intermediate = from_query.unwrap_or(false) || body.include_intermediate.unwrap_or(false);
+    let from_query = query
+        .include_intermediate
+        .as_deref()
+        .map(parse_flag)
+        .transpose()?;
+    let keep_intermediate =
+        from_query.unwrap_or(false) || body.include_intermediate.unwrap_or(false);
     let inputs = body
         .observations
         .ok_or_else(|| ApiError::invalid_field("observations", "observations is required"))?;
     let observations = validate_batch(inputs)?;
     let count = observations.len();
-    let (version, results) = run(&state, caller, &id, if_match, observations, keep_intermediate).await?;
+    let (version, results) = run(
+        &state,
+        caller,
+        &id,
+        if_match,
+        observations,
+        keep_intermediate,
+    )
+    .await?;
     let mut response = with_etag(StatusCode::OK, version, &results);
-    response.headers_mut().insert("x-processed-count", HeaderValue::from(count));
+    response
+        .headers_mut()
+        .insert("x-processed-count", HeaderValue::from(count));
     Ok(response)
 }
 
@@ -207,7 +234,12 @@ pub async fn snapshot(
             reply,
         })
         .await?;
-    let body = SnapshotBody::new(state.registry.engine(), &view.meta, &view.state, now_micros());
+    let body = SnapshotBody::new(
+        state.registry.engine(),
+        &view.meta,
+        &view.state,
+        now_micros(),
+    );
     Ok(with_etag(StatusCode::OK, view.meta.version, &body))
 }
 
@@ -225,7 +257,12 @@ pub async fn contract(
             reply,
         })
         .await?;
-    let body = ContractBody::new(state.registry.engine(), &view.meta.id, &view.state, &view.profile);
+    let body = ContractBody::new(
+        state.registry.engine(),
+        &view.meta.id,
+        &view.state,
+        &view.profile,
+    );
     Ok(with_etag(StatusCode::OK, view.meta.version, &body))
 }
 
@@ -266,6 +303,11 @@ pub async fn reset(
             reply,
         })
         .await?;
-    let body = SnapshotBody::new(state.registry.engine(), &view.meta, &view.state, view.meta.updated_at);
+    let body = SnapshotBody::new(
+        state.registry.engine(),
+        &view.meta,
+        &view.state,
+        view.meta.updated_at,
+    );
     Ok(with_etag(StatusCode::OK, view.meta.version, &body).into_response())
 }

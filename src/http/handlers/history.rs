@@ -26,10 +26,18 @@ async fn check_owner(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(
     Ok(())
 }
 
-fn page_bounds(limit: Option<u64>, offset: Option<u64>, default: u64, max: u64) -> ApiResult<(u64, u64)> {
+fn page_bounds(
+    limit: Option<u64>,
+    offset: Option<u64>,
+    default: u64,
+    max: u64,
+) -> ApiResult<(u64, u64)> {
     let limit = limit.unwrap_or(default);
     if !(1..=max).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", format!("limit must be between 1 and {max}")));
+        return Err(ApiError::invalid_field(
+            "limit",
+            format!("limit must be between 1 and {max}"),
+        ));
     }
     Ok((limit, offset.unwrap_or(0)))
 }
@@ -52,7 +60,13 @@ pub async fn history(
     check_owner(&state, &caller, &id).await?;
     let page = state.store.history(&id, limit, offset).await?;
     let items = page.items.into_iter().map(ObservationBody::from).collect();
-    Ok(Json(PageBody::new(Some(id), items, page.total, limit, offset)))
+    Ok(Json(PageBody::new(
+        Some(id),
+        items,
+        page.total,
+        limit,
+        offset,
+    )))
 }
 
 /// Query of the drift route.
@@ -87,5 +101,11 @@ pub async fn drift(
         .drift_events(&id, level.map(|l| l.as_str()), limit, offset)
         .await?;
     let items = page.items.into_iter().map(DriftEventBody::from).collect();
-    Ok(Json(PageBody::new(Some(id), items, page.total, limit, offset)))
+    Ok(Json(PageBody::new(
+        Some(id),
+        items,
+        page.total,
+        limit,
+        offset,
+    )))
 }

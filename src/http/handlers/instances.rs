@@ -11,7 +11,8 @@ use crate::accounts::random_id;
 use crate::actors::{InstanceMessage, InstanceMeta, InstanceModel};
 use crate::engine::personas::persona_profile;
 use crate::engine::{
-    DriftTolerance, EnergyPolicy, EngineState, Mode, Profile, RiskPosture, StressTolerance, MODE_COUNT,
+    DriftTolerance, EnergyPolicy, EngineState, Mode, Profile, RiskPosture, StressTolerance,
+    MODE_COUNT,
 };
 use crate::store::{InstanceSort, SortOrder};
 use crate::time::now_micros;
@@ -73,7 +74,10 @@ pub fn validate_name(name: &str) -> ApiResult<String> {
     match trimmed.chars().count() {
         0 => Err(ApiError::invalid_field("name", "name must not be empty")),
         1..=100 => Ok(trimmed.to_string()),
-        n => Err(ApiError::invalid_field("name", format!("name is {n} characters; at most 100 are allowed"))),
+        n => Err(ApiError::invalid_field(
+            "name",
+            format!("name is {n} characters; at most 100 are allowed"),
+        )),
     }
 }
 
@@ -90,12 +94,17 @@ pub fn validate_description(description: String) -> ApiResult<String> {
 }
 
 fn parse_mode(field: &str, text: &str) -> ApiResult<Mode> {
-    text.parse::<Mode>().map_err(|e| ApiError::invalid_field(field, format!("{field}: {e}")))
+    text.parse::<Mode>()
+        .map_err(|e| ApiError::invalid_field(field, format!("{field}: {e}")))
 }
 
 fn parse_choice<T: std::str::FromStr>(field: &str, text: &str, allowed: &str) -> ApiResult<T> {
-    text.parse::<T>()
-        .map_err(|_| ApiError::invalid_field(field, format!("{field} must be one of {allowed}, not {text:?}")))
+    text.parse::<T>().map_err(|_| {
+        ApiError::invalid_field(
+            field,
+            format!("{field} must be one of {allowed}, not {text:?}"),
+        )
+    })
 }
 
 fn parse_modes(field: &str, list: Option<Vec<String>>) -> ApiResult<Vec<Mode>> {
@@ -123,16 +132,25 @@ fn build_profile(input: ProfileInput) -> ApiResult<Profile> {
         )?);
     }
     if let Some(text) = input.energy_policy {
-        profile.energy_policy =
-            parse_choice::<EnergyPolicy>("profile.energy_policy", &text, "conservative, balanced, aggressive")?;
+        profile.energy_policy = parse_choice::<EnergyPolicy>(
+            "profile.energy_policy",
+            &text,
+            "conservative, balanced, aggressive",
+        )?;
     }
     if let Some(text) = input.stress_tolerance {
-        profile.stress_tolerance =
-            parse_choice::<StressTolerance>("profile.stress_tolerance", &text, "fragile, normal, resilient")?;
+        profile.stress_tolerance = parse_choice::<StressTolerance>(
+            "profile.stress_tolerance",
+            &text,
+            "fragile, normal, resilient",
+        )?;
     }
     if let Some(text) = input.drift_tolerance {
-        profile.drift_tolerance =
-            parse_choice::<DriftTolerance>("profile.drift_tolerance", &text, "strict, normal, permissive")?;
+        profile.drift_tolerance = parse_choice::<DriftTolerance>(
+            "profile.drift_tolerance",
+            &text,
+            "strict, normal, permissive",
+        )?;
     }
     if let Some(description) = input.description {
         let n = description.chars().count();
@@ -152,7 +170,10 @@ pub fn build_initial(config: InitialConfigInput) -> ApiResult<(Profile, EngineSt
     let mut modes = [0.0; MODE_COUNT];
     if let Some(persona) = &config.persona_id {
         modes = persona_profile(persona).ok_or_else(|| {
-            ApiError::invalid_field("initial_config.persona_id", format!("unknown persona {persona:?}"))
+            ApiError::invalid_field(
+                "initial_config.persona_id",
+                format!("unknown persona {persona:?}"),
+            )
         })?;
     }
     for (name, value) in config.mode_strengths.unwrap_or_default() {
@@ -199,7 +220,11 @@ pub async fn create_for(
     let record = model.to_record()?;
     let tier_name = caller.account.tier.clone();
     let max = state.tier(&tier_name).max_instances;
-    match state.store.create_instance(&record, (max > 0).then_some(max)).await {
+    match state
+        .store
+        .create_instance(&record, (max > 0).then_some(max))
+        .await
+    {
         Ok(()) => Ok(model),
         Err(crate::store::StoreError::LimitReached { limit }) => Err(ApiError::Forbidden(format!(
             "the {tier_name} tier allows at most {limit} instances; delete one or upgrade"
@@ -214,7 +239,11 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<CreateInstanceRequest>,
 ) -> ApiResult<Response> {
-    let name = validate_name(body.name.as_deref().ok_or_else(|| ApiError::invalid_field("name", "name is required"))?)?;
+    let name = validate_name(
+        body.name
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid_field("name", "name is required"))?,
+    )?;
     let description = validate_description(body.description.unwrap_or_default())?;
     let (profile, initial) = build_initial(body.initial_config.unwrap_or_default())?;
     let model = create_for(&state, &caller, name, description, profile, initial).await?;
@@ -223,7 +252,11 @@ pub async fn create(
         profile: model.profile.clone(),
         state: model.state.clone(),
     };
-    Ok(with_etag(StatusCode::CREATED, model.meta.version, &InstanceBody::from_view(&view)))
+    Ok(with_etag(
+        StatusCode::CREATED,
+        model.meta.version,
+        &InstanceBody::from_view(&view),
+    ))
 }
 
 /// Query of `GET /v1/instances`.
@@ -243,20 +276,36 @@ pub async fn list(
 ) -> ApiResult<Json<PageBody<InstanceBody>>> {
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", "limit must be between 1 and 100"));
+        return Err(ApiError::invalid_field(
+            "limit",
+            "limit must be between 1 and 100",
+        ));
     }
     let offset = query.offset.unwrap_or(0);
     let sort = match query.sort.as_deref().unwrap_or("created_at") {
         "created_at" => InstanceSort::CreatedAt,
         "name" => InstanceSort::Name,
-        other => return Err(ApiError::invalid_field("sort", format!("sort must be created_at or name, not {other:?}"))),
+        other => {
+            return Err(ApiError::invalid_field(
+                "sort",
+                format!("sort must be created_at or name, not {other:?}"),
+            ))
+        }
     };
     let order = match query.order.as_deref().unwrap_or("desc") {
         "asc" => SortOrder::Asc,
         "desc" => SortOrder::Desc,
-        other => return Err(ApiError::invalid_field("order", format!("order must be asc or desc, not {other:?}"))),
+        other => {
+            return Err(ApiError::invalid_field(
+                "order",
+                format!("order must be asc or desc, not {other:?}"),
+            ))
+        }
     };
-    let page = state.store.list_instances(&caller.account.id, sort, order, limit, offset).await?;
+    let page = state
+        .store
+        .list_instances(&caller.account.id, sort, order, limit, offset)
+        .await?;
     let items = page.items.iter().map(InstanceBody::from_record).collect();
     Ok(Json(PageBody::new(None, items, page.total, limit, offset)))
 }
@@ -275,7 +324,11 @@ pub async fn get(
             reply,
         })
         .await?;
-    Ok(with_etag(StatusCode::OK, view.meta.version, &InstanceBody::from_view(&view)))
+    Ok(with_etag(
+        StatusCode::OK,
+        view.meta.version,
+        &InstanceBody::from_view(&view),
+    ))
 }
 
 /// `PATCH /v1/instances/{id}` body: metadata only.
@@ -327,7 +380,11 @@ pub async fn update(
             )));
         }
     }
-    Ok(with_etag(StatusCode::OK, view.meta.version, &InstanceBody::from_view(&view)))
+    Ok(with_etag(
+        StatusCode::OK,
+        view.meta.version,
+        &InstanceBody::from_view(&view),
+    ))
 }
 
 /// `DELETE /v1/instances/{id}`.

@@ -5,10 +5,12 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::InstanceMessage;
-use crate::catalog::ModeProfile;
 use crate::catalog::questions::{questions as questions_of, Question, TestVersion};
+use crate::catalog::test_scoring::{
+    infer_version, matched_personas, score, PersonaMatch, TestResponse,
+};
+use crate::catalog::ModeProfile;
 use crate::catalog::TestError;
-use crate::catalog::test_scoring::{infer_version, matched_personas, score, PersonaMatch, TestResponse};
 use crate::engine::{EngineState, Profile};
 use crate::time::now_micros;
 
@@ -38,7 +40,9 @@ fn parse_version(text: &str) -> ApiResult<TestVersion> {
 }
 
 /// `GET /v1/test/questions?version=v1`.
-pub async fn questions(QueryParams(query): QueryParams<QuestionsQuery>) -> ApiResult<Json<QuestionsBody>> {
+pub async fn questions(
+    QueryParams(query): QueryParams<QuestionsQuery>,
+) -> ApiResult<Json<QuestionsBody>> {
     let version = parse_version(query.version.as_deref().unwrap_or("v1"))?;
     let questions = questions_of(version);
     Ok(Json(QuestionsBody {
@@ -76,14 +80,20 @@ pub struct SubmitBody {
 
 fn test_error(error: TestError) -> ApiError {
     match error {
-        TestError::Incomplete { missing_questions } => ApiError::IncompleteTest { missing_questions },
-        TestError::UnknownQuestions(ref ids) | TestError::DuplicateQuestions(ref ids) => ApiError::InvalidRequest {
-            message: error.to_string(),
-            details: Some(serde_json::json!({ "field": "responses", "question_ids": ids })),
-        },
+        TestError::Incomplete { missing_questions } => {
+            ApiError::IncompleteTest { missing_questions }
+        }
+        TestError::UnknownQuestions(ref ids) | TestError::DuplicateQuestions(ref ids) => {
+            ApiError::InvalidRequest {
+                message: error.to_string(),
+                details: Some(serde_json::json!({ "field": "responses", "question_ids": ids })),
+            }
+        }
         TestError::ScoreOutOfRange { question_id, .. } => ApiError::InvalidRequest {
             message: error.to_string(),
-            details: Some(serde_json::json!({ "field": "responses", "question_ids": [question_id] })),
+            details: Some(
+                serde_json::json!({ "field": "responses", "question_ids": [question_id] }),
+            ),
         },
     }
 }
@@ -126,7 +136,15 @@ pub async fn submit(
         None => {
             let name = validate_name(body.instance_name.as_deref().unwrap_or("TestAgent"))?;
             let initial = EngineState::new(profile.modes, 0.8);
-            let model = create_for(&state, &caller, name, String::new(), Profile::default(), initial).await?;
+            let model = create_for(
+                &state,
+                &caller,
+                name,
+                String::new(),
+                Profile::default(),
+                initial,
+            )
+            .await?;
             (model.meta, model.state, model.profile)
         }
     };
