@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts;
+use crate::actors::limiter::{LimiterActor, LimiterHandle};
 use crate::actors::{InstanceRegistry, InstanceSupervisor};
 use crate::config::Config;
 use crate::engine::Engine;
@@ -103,6 +104,11 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         .await
         .map_err(|e| ServerError::Actors(e.to_string()))?;
 
+    let limiter = LimiterHandle::new(config.tiers.clone(), store.clone());
+    LimiterActor::start(&limiter)
+        .await
+        .map_err(|e| ServerError::Actors(e.to_string()))?;
+
     let addr = config.bind_addr()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -116,6 +122,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         config,
         store: store.clone(),
         registry: registry.clone(),
+        limiter,
         local_account: local,
     });
     let app = http::router(state);

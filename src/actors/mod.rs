@@ -4,11 +4,13 @@
 //!   steps the engine and persists before replying.
 //! - [`InstanceSupervisor`]: restarts failed instance actors on demand and
 //!   evicts idle ones when too many are live.
+//! - [`limiter::LimiterActor`]: per-minute budgets and monthly quotas.
 //! - [`InstanceRegistry`]: the handle request handlers use to reach an
 //!   instance's actor (spawning it from the store on first use).
 
 mod instance;
 mod instance_model;
+pub mod limiter;
 mod registry;
 mod supervisor;
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod limits;
 pub mod sdk_compat;
 pub mod state;
 pub mod wire;
@@ -20,7 +21,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use handlers::{admin, engine, history, instances, personality_test, personas, system};
+use handlers::{admin, engine, history, instances, personality_test, personas, system, usage};
 pub use state::{AppInner, AppState, Caller};
 
 /// The complete router of the server.
@@ -50,6 +51,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/personas/{id}", get(personas::get))
         .route("/v1/test/questions", get(personality_test::questions))
         .route("/v1/test/submit", post(personality_test::submit))
+        .route("/v1/usage", get(usage::usage))
+        .route("/v1/billing/plans", get(usage::plans))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            limits::enforce_rate_limit,
+        ))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
 
     let admin = Router::new()

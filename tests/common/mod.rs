@@ -281,3 +281,40 @@ impl Drop for TestServer {
 pub fn ts(secs: u64) -> String {
     identity_os::time::format_timestamp(((1_800_000_000 + secs) * 1_000_000) as i64)
 }
+
+/// The admin token test servers are started with by [`Options::admin`].
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+impl Options {
+    /// Options with the admin API enabled plus extra TOML.
+    pub fn admin(extra: &str) -> Self {
+        Options::with_config(&format!("[auth]\nadmin_token = \"{ADMIN_TOKEN}\"\n{extra}"))
+    }
+}
+
+impl TestServer {
+    /// Creates an account on `tier` through the admin API; returns (account id, key).
+    pub async fn account(&self, tier: &str) -> (String, String) {
+        let created = self
+            .send(
+                Method::POST,
+                "/v1/admin/accounts",
+                Some(ADMIN_TOKEN),
+                Some(json!({"name": format!("{tier} account"), "tier": tier})),
+                &[],
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        let id = created.body["id"].as_str().expect("account id").to_string();
+        let key = self
+            .send(
+                Method::POST,
+                &format!("/v1/admin/accounts/{id}/keys"),
+                Some(ADMIN_TOKEN),
+                None,
+                &[],
+            )
+            .await;
+        (id, key.body["key"].as_str().expect("key").to_string())
+    }
+}

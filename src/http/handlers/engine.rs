@@ -84,6 +84,10 @@ async fn run(
     observations: Vec<TimedObservation>,
     keep_intermediate: bool,
 ) -> ApiResult<(i64, Vec<ProcessResultBody>)> {
+    let reservation = state
+        .limiter
+        .reserve_cycles(&caller.account, observations.len() as u64)
+        .await?;
     let account_id = caller.account.id;
     let outcome = state
         .registry
@@ -95,6 +99,7 @@ async fn run(
             reply,
         })
         .await?;
+    reservation.commit();
     Ok((
         outcome.meta.version,
         ProcessResultBody::all(state.registry.engine(), &outcome),

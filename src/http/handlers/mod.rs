@@ -7,6 +7,7 @@ pub mod instances;
 pub mod personality_test;
 pub mod personas;
 pub mod system;
+pub mod usage;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
