@@ -109,6 +109,10 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         .await
         .map_err(|e| ServerError::Actors(e.to_string()))?;
 
+    let billing = crate::actors::BillingHandle::start(&config.billing, store.clone())
+        .await
+        .map_err(ServerError::Actors)?;
+
     let addr = config.bind_addr()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -124,6 +128,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         registry: registry.clone(),
         limiter,
         local_account: local,
+        billing: billing.clone(),
     });
     let app = http::router(state);
 
@@ -148,6 +153,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         _ = deadline => tracing::warn!("shutdown grace period over; closing remaining connections"),
     }
 
+    if let Some(billing) = &billing {
+        billing.stop();
+    }
     registry.shutdown().await;
     store.close().await?;
     tracing::info!("shut down cleanly");

@@ -21,7 +21,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use handlers::{admin, engine, history, instances, personality_test, personas, system, usage};
+use handlers::{
+    admin, billing, engine, history, instances, personality_test, personas, system, usage,
+};
 pub use state::{AppInner, AppState, Caller};
 
 /// The complete router of the server.
@@ -53,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/test/submit", post(personality_test::submit))
         .route("/v1/usage", get(usage::usage))
         .route("/v1/billing/plans", get(usage::plans))
+        .route("/v1/billing/checkout", post(billing::checkout))
+        .route("/v1/billing/portal", post(billing::portal))
         .route_layer(from_fn_with_state(
             state.clone(),
             limits::enforce_rate_limit,
@@ -94,6 +98,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
         .route("/version", get(system::version))
+        // Public: Stripe authenticates with the Stripe-Signature header.
+        .route("/v1/billing/webhook", post(billing::webhook))
         .merge(api)
         .merge(admin)
         .fallback(system::not_found)

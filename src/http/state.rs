@@ -19,6 +19,8 @@ pub struct AppInner {
     pub limiter: LimiterHandle,
     /// The account every request acts as in dev mode (`auth.disabled`).
     pub local_account: Option<Account>,
+    /// Billing (Stripe); `None` when it is not configured.
+    pub billing: Option<crate::actors::BillingHandle>,
 }
 
 impl std::ops::Deref for AppState {

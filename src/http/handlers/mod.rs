@@ -1,6 +1,7 @@
 //! One module per resource of API.md.
 
 pub mod admin;
+pub mod billing;
 pub mod engine;
 pub mod history;
 pub mod instances;
