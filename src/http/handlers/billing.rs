@@ -107,9 +107,13 @@ pub async fn checkout(
     let plans = purchasable(&state);
     if !plans.contains(&body.plan.as_str()) {
         let shown: String = body.plan.chars().take(32).collect();
+        let choices = if plans.is_empty() {
+            "no plan has a Stripe price configured (STRIPE_PRICE_INDIE / STRIPE_PRICE_PRO)".into()
+        } else {
+            format!("choose one of: {}", plans.join(", "))
+        };
         return Err(ApiError::InvalidPlan(format!(
-            "plan {shown:?} cannot be bought on this server; choose one of: {}",
-            plans.join(", ")
+            "plan {shown:?} cannot be bought on this server; {choices}"
         )));
     }
     let success_url = redirect_url("success_url", body.success_url)?;
