@@ -24,6 +24,21 @@ use tracing::Level;
 use handlers::{admin, engine, history, instances, personality_test, personas, system, usage};
 pub use state::{AppInner, AppState, Caller};
 
+/// Test-only routes (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+fn fault_routes() -> Router<AppState> {
+    Router::new().route(
+        "/v1/instances/{id}/_fault/panic",
+        post(handlers::fault::panic_actor),
+    )
+}
+
+/// Without the feature there are none.
+#[cfg(not(feature = "fault-injection"))]
+fn fault_routes() -> Router<AppState> {
+    Router::new()
+}
+
 /// The complete router of the server.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -53,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/test/submit", post(personality_test::submit))
         .route("/v1/usage", get(usage::usage))
         .route("/v1/billing/plans", get(usage::plans))
+        .merge(fault_routes())
         .route_layer(from_fn_with_state(
             state.clone(),
             limits::enforce_rate_limit,

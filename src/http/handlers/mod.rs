@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod engine;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod history;
 pub mod instances;
 pub mod personality_test;
