@@ -91,7 +91,9 @@ fn bench_engine(c: &mut Criterion) {
         })
     });
 
-    group.bench_function("snapshot", |b| b.iter(|| engine.snapshot(black_box(&start))));
+    group.bench_function("snapshot", |b| {
+        b.iter(|| engine.snapshot(black_box(&start)))
+    });
     group.finish();
 }
 
