@@ -81,6 +81,7 @@ async fn shutdown_signal() {
 
 /// Runs the server until a shutdown signal.
 pub async fn run(config: Config) -> Result<(), ServerError> {
+    http::metrics::install();
     let store: Arc<dyn Store> = store::open(&config.store_config())?;
     let local = if config.auth.disabled {
         tracing::warn!("authentication is DISABLED (dev mode): every request acts as the local unlimited account");

@@ -9,7 +9,9 @@ use serde_json::json;
 
 #[tokio::test]
 async fn passivated_and_evicted_actors_resume_from_the_store() {
-    let server = TestServer::start(Options::with_config("[actors]\nidle_timeout_secs = 1\nmax_live_instances = 4\n"));
+    let server = TestServer::start(Options::with_config(
+        "[actors]\nidle_timeout_secs = 1\nmax_live_instances = 4\n",
+    ));
     let key = server.key();
     let mut ids = Vec::new();
     for i in 0..12 {
@@ -40,7 +42,10 @@ async fn passivated_and_evicted_actors_resume_from_the_store() {
             )
             .await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-        assert_eq!(answer.body["snapshot"]["cycle_count"], 4, "state and throttle time survived passivation");
+        assert_eq!(
+            answer.body["snapshot"]["cycle_count"], 4,
+            "state and throttle time survived passivation"
+        );
         let throttled = server
             .post(
                 &format!("/v1/instances/{id}/process"),

@@ -13,23 +13,43 @@ async fn accounts_and_keys_from_the_cli_work_against_a_running_server() {
     let account_id = created.split('\t').next().unwrap().to_string();
     assert!(account_id.starts_with("acct_"), "{created}");
     let listed = server.cli(&["accounts", "list"]);
-    assert!(listed.contains(&account_id) && listed.contains("indie") && listed.contains("Team B"), "{listed}");
+    assert!(
+        listed.contains(&account_id) && listed.contains("indie") && listed.contains("Team B"),
+        "{listed}"
+    );
 
-    let key = server.cli(&["keys", "create", "--account", &account_id]).trim().to_string();
+    let key = server
+        .cli(&["keys", "create", "--account", &account_id])
+        .trim()
+        .to_string();
     assert!(key.starts_with("idos_sk_") && key.len() == 40, "{key}");
     let answer = server.get("/v1/usage", &key).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.body["tier"], "indie");
 
-    server.cli(&["accounts", "set-tier", "--account", &account_id, "--tier", "pro"]);
-    assert_eq!(server.get("/v1/usage", &key).await.body["tier"], "pro", "tier change applies at once");
+    server.cli(&[
+        "accounts",
+        "set-tier",
+        "--account",
+        &account_id,
+        "--tier",
+        "pro",
+    ]);
+    assert_eq!(
+        server.get("/v1/usage", &key).await.body["tier"],
+        "pro",
+        "tier change applies at once"
+    );
 
     let keys = server.cli(&["keys", "list", "--account", &account_id]);
     assert!(!keys.contains(&key), "listings never show the key itself");
     let key_id = keys.split('\t').next().unwrap().to_string();
     assert!(key_id.starts_with("key_"), "{keys}");
     server.cli(&["keys", "revoke", &key_id]);
-    server.get("/v1/usage", &key).await.assert_error(401, "unauthorized");
+    server
+        .get("/v1/usage", &key)
+        .await
+        .assert_error(401, "unauthorized");
 }
 
 #[tokio::test]
@@ -60,7 +80,10 @@ fn config_prints_the_effective_configuration_with_secrets_masked() {
         .unwrap();
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("bind = \"127.0.0.1:9999\""), "env overrides the default: {text}");
+    assert!(
+        text.contains("bind = \"127.0.0.1:9999\""),
+        "env overrides the default: {text}"
+    );
     assert!(!text.contains("very-secret-token"), "{text}");
     assert!(text.contains("admin_token = \"********\""), "{text}");
 }

@@ -335,6 +335,7 @@ impl InstanceActor {
             keep_intermediate,
         )?;
         self.commit(state, change).await?;
+        metrics::counter!("identity_os_engine_cycles_total").increment(observations.len() as u64);
         let model = Self::owned(state, account_id, id)?;
         Ok(ProcessOutcome {
             meta: model.meta.clone(),

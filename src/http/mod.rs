@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod limits;
+pub mod metrics;
 pub mod sdk_compat;
 pub mod state;
 pub mod wire;
@@ -110,11 +111,13 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
         .route("/version", get(system::version))
+        .route("/metrics", get(metrics::render))
         .merge(api)
         .merge(admin)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(CatchPanicLayer::custom(system::panic_response))
+        .layer(from_fn(metrics::record_request))
         .layer(from_fn(sdk_compat::close_python_sdk_connections))
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
