@@ -57,6 +57,12 @@ pub struct ServerConfig {
     pub bind: String,
     pub body_limit_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// Open connections beyond this are closed at once.
+    pub max_connections: usize,
+    /// A request head must arrive within this (slowloris protection).
+    pub header_read_timeout_secs: u64,
+    /// A request must be answered within this, or it gets a 503.
+    pub request_timeout_secs: u64,
 }
 
 /// `[storage]`: which database and how durable a commit is.
@@ -185,6 +191,9 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:8000".into(),
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_secs: 30,
+            max_connections: 10_000,
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 30,
         }
     }
 }
@@ -378,8 +387,24 @@ impl Config {
     /// Checks what serde cannot: ranges, addresses, required tiers.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bind = self.bind_addr()?;
-        if self.server.body_limit_bytes == 0 {
-            return Err(invalid("server.body_limit_bytes", "must be greater than 0"));
+        for (key, value) in [
+            (
+                "server.body_limit_bytes",
+                self.server.body_limit_bytes as u64,
+            ),
+            ("server.max_connections", self.server.max_connections as u64),
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            (
+                "server.request_timeout_secs",
+                self.server.request_timeout_secs,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
         }
         let interval = self.engine.min_cycle_interval_secs;
         if !interval.is_finite() || !(0.0..=86_400.0).contains(&interval) {

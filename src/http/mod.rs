@@ -7,9 +7,11 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod limits;
+pub mod listener;
 pub mod metrics;
 pub mod sdk_compat;
 pub mod state;
+pub mod timeout;
 pub mod wire;
 
 use axum::extract::MatchedPath;
@@ -117,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(CatchPanicLayer::custom(system::panic_response))
+        .layer(from_fn_with_state(state.clone(), timeout::request_deadline))
         .layer(from_fn(metrics::record_request))
         .layer(from_fn(sdk_compat::close_python_sdk_connections))
         .layer(trace)
