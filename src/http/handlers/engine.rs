@@ -232,13 +232,7 @@ pub async fn snapshot(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let account_id = caller.account.id;
-    let view = state
-        .registry
-        .call(&id, |reply| InstanceMessage::Get {
-            account_id: account_id.clone(),
-            reply,
-        })
-        .await?;
+    let view = state.registry.view(&id, &account_id).await?;
     let body = SnapshotBody::new(
         state.registry.engine(),
         &view.meta,
@@ -255,13 +249,7 @@ pub async fn contract(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let account_id = caller.account.id;
-    let view = state
-        .registry
-        .call(&id, |reply| InstanceMessage::Get {
-            account_id: account_id.clone(),
-            reply,
-        })
-        .await?;
+    let view = state.registry.view(&id, &account_id).await?;
     let body = ContractBody::new(
         state.registry.engine(),
         &view.meta.id,
