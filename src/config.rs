@@ -431,6 +431,12 @@ impl Config {
                 ));
             }
         }
+        if self.limiter.backend == LimiterBackend::Redis {
+            return Err(invalid(
+                "limiter.backend",
+                "the redis limiter backend is not available in this build; use \"memory\"",
+            ));
+        }
         if self.storage.backend == Backend::Postgres && self.storage.database_url.is_empty() {
             return Err(invalid(
                 "storage.database_url",
@@ -607,6 +613,14 @@ mod tests {
         assert!(err.to_string().contains("min_cycle_interval_secs"), "{err}");
         let err = load_file("[server]\nbnid = \"x\"\n").expect_err("unknown key");
         assert!(err.to_string().contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn unavailable_backends_are_refused_by_name() {
+        let err = load_file("[limiter]\nbackend = \"redis\"\n").expect_err("redis");
+        assert!(err.to_string().contains("limiter.backend"), "{err}");
+        let err = load_file("[storage]\nbackend = \"postgres\"\n").expect_err("no url");
+        assert!(err.to_string().contains("storage.database_url"), "{err}");
     }
 
     #[test]
