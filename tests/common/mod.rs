@@ -31,6 +31,8 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Extra CLI arguments after `serve`.
     pub args: Vec<String>,
+    /// Send the server's log (stderr) to this file instead of the terminal.
+    pub log_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -110,7 +112,10 @@ impl TestServer {
             .env_remove("IDENTITY_OS_AUTH")
             .env_remove("IDENTITY_OS_ADMIN_TOKEN")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match &options.log_file {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+                None => Stdio::inherit(),
+            });
         for (k, v) in &options.env {
             command.env(k, v);
         }

@@ -20,7 +20,6 @@ use dashmap::DashMap;
 use ractor::rpc::CallResult;
 use ractor::ActorRef;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::config::TierConfig;
@@ -64,13 +63,6 @@ impl MonthlyStatus {
     }
 }
 
-/// Counters for metrics.
-#[derive(Debug, Default)]
-pub struct LimiterCounters {
-    pub rate_limited: AtomicU64,
-    pub quota_exceeded: AtomicU64,
-}
-
 /// State shared by the handle and the actor (opaque outside the limiter).
 pub struct LimiterShared {
     pub(crate) tiers: BTreeMap<String, TierConfig>,
@@ -78,7 +70,6 @@ pub struct LimiterShared {
     pub(crate) budgets: DashMap<String, Arc<AccountBudget>>,
     pub(crate) ledgers: DashMap<(String, String), Arc<Ledger>>,
     pub(crate) actor: OnceLock<ActorRef<LimiterMessage>>,
-    pub(crate) counters: LimiterCounters,
 }
 
 /// Cloneable hot-path handle.
@@ -101,7 +92,6 @@ impl LimiterHandle {
                 budgets: DashMap::new(),
                 ledgers: DashMap::new(),
                 actor: OnceLock::new(),
-                counters: LimiterCounters::default(),
             }),
         }
     }
@@ -118,11 +108,6 @@ impl LimiterHandle {
             .or_else(|| self.shared.tiers.get("free"))
             .cloned()
             .unwrap_or_default()
-    }
-
-    /// Rejection counters.
-    pub fn counters(&self) -> &LimiterCounters {
-        &self.shared.counters
     }
 
     /// Charges one request to the account's per-minute budget. A tier
@@ -147,10 +132,8 @@ impl LimiterHandle {
         };
         let decision = budget.charge();
         if decision.retry_after_secs.is_some() {
-            self.shared
-                .counters
-                .rate_limited
-                .fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("identity_os_limiter_rejections_total", "reason" => "rate_limited")
+                .increment(1);
         }
         decision
     }
@@ -202,10 +185,8 @@ impl LimiterHandle {
         let ledger = self.ledger(&account.id).await?;
         let limit = no_limit(self.tier(&account.tier).monthly_cycles);
         ledger.reserve(cycles, limit).map_err(|remaining| {
-            self.shared
-                .counters
-                .quota_exceeded
-                .fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("identity_os_limiter_rejections_total", "reason" => "quota_exceeded")
+                .increment(1);
             LimiterError::QuotaExceeded {
                 tier: account.tier.clone(),
                 limit: limit.unwrap_or(0),

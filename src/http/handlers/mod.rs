@@ -3,6 +3,8 @@
 pub mod admin;
 pub mod billing;
 pub mod engine;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod history;
 pub mod instances;
 pub mod personality_test;
