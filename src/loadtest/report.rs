@@ -14,22 +14,34 @@ use super::{LoadtestError, LoadtestOptions};
 /// Latency percentiles of all requests, microseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
+    /// Fastest request.
     pub min: u64,
+    /// Mean, to 0.1 µs.
     pub mean: f64,
+    /// Median.
     pub p50: u64,
+    /// 90th percentile.
     pub p90: u64,
+    /// 99th percentile.
     pub p99: u64,
+    /// 99.9th percentile.
     pub p999: u64,
+    /// Slowest request.
     pub max: u64,
 }
 
 /// How the setup went (mirrors [`SetupReport`] in the JSON).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SetupSummary {
+    /// Instances created by this run.
     pub created: usize,
+    /// Existing instances reused.
     pub reused: usize,
+    /// Whole setup, seconds.
     pub seconds: f64,
+    /// Creations alone, seconds.
     pub create_seconds: f64,
+    /// Creations per second.
     pub creates_per_sec: f64,
 }
 
