@@ -5,7 +5,7 @@
 //! [`engine`] (pure, deterministic) and [`catalog`] (reference data) ←
 //! [`store`] (durable persistence) ← [`actors`] (one owner per instance) ←
 //! [`http`] (the wire contract) ← [`server`] (wiring and lifecycle).
-//! [`config`] feeds them all.
+//! [`config`] feeds them all. [`loadtest`] is a client of the API.
 
 pub mod accounts;
 pub mod actors;
@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod config;
 pub mod engine;
 pub mod http;
+pub mod loadtest;
 pub mod server;
 pub mod store;
 pub mod time;

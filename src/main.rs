@@ -61,6 +61,8 @@ enum Command {
     Config,
     /// Copy the SQLite database to FILE (safe while the server runs).
     Backup { file: PathBuf },
+    /// Load-test a running server through its API (see SERVER.md).
+    Loadtest(identity_os::loadtest::LoadtestArgs),
 }
 
 #[derive(Subcommand)]
@@ -144,6 +146,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    if let Some(Command::Loadtest(args)) = cli.command {
+        // A client of a (possibly remote) server: no local config needed.
+        return identity_os::loadtest::cli::main(args)
+            .await
+            .map_err(|e| e.to_string());
+    }
     let (bind, no_auth) = match &cli.command {
         Some(Command::Serve { bind, no_auth }) => (bind.clone(), *no_auth),
         _ => (None, false),
@@ -167,6 +175,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             with_store(&config, |store| accounts_command(store, &config, command)).await
         }
         Command::Keys(command) => with_store(&config, |store| keys_command(store, command)).await,
+        Command::Loadtest(_) => Ok(()),
         Command::Backup { file } => {
             with_store(&config, |store| async move {
                 store.backup(&file).await.map_err(|e| e.to_string())?;
