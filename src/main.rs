@@ -219,13 +219,21 @@ async fn accounts_command(
             println!("{}\t{}\t{}", account.id, account.tier, account.name);
         }
         AccountsCommand::List => {
+            // Billing columns (Stripe customer, subscription status) come
+            // after the name; `-` when billing never touched the account.
+            let billing = store.list_billing_info().await.map_err(|e| e.to_string())?;
             for account in store.list_accounts().await.map_err(|e| e.to_string())? {
+                let link = billing.iter().find(|b| b.account_id == account.id);
                 println!(
-                    "{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}",
                     account.id,
                     account.tier,
                     format_timestamp(account.created_at),
-                    account.name
+                    account.name,
+                    link.and_then(|b| b.stripe_customer_id.as_deref())
+                        .unwrap_or("-"),
+                    link.and_then(|b| b.subscription_status.as_deref())
+                        .unwrap_or("-"),
                 );
             }
         }

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts;
+use crate::actors::limiter::{LimiterActor, LimiterHandle};
 use crate::actors::{InstanceRegistry, InstanceSupervisor};
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::http::listener::ListenerLimits;
 use crate::http::{self, AppInner, AppState};
 use crate::store::{self, Account, Store, StoreError};
 
@@ -80,6 +82,7 @@ async fn shutdown_signal() {
 
 /// Runs the server until a shutdown signal.
 pub async fn run(config: Config) -> Result<(), ServerError> {
+    http::metrics::install();
     let store: Arc<dyn Store> = store::open(&config.store_config())?;
     let local = if config.auth.disabled {
         tracing::warn!("authentication is DISABLED (dev mode): every request acts as the local unlimited account");
@@ -103,6 +106,15 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         .await
         .map_err(|e| ServerError::Actors(e.to_string()))?;
 
+    let limiter = LimiterHandle::new(config.tiers.clone(), store.clone());
+    LimiterActor::start(&limiter)
+        .await
+        .map_err(|e| ServerError::Actors(e.to_string()))?;
+
+    let billing = crate::actors::BillingHandle::start(&config.billing, store.clone())
+        .await
+        .map_err(ServerError::Actors)?;
+
     let addr = config.bind_addr()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -111,12 +123,18 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             source,
         })?;
     let local_addr = listener.local_addr()?;
-    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let limits = ListenerLimits {
+        max_connections: config.server.max_connections,
+        header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+        shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
+    };
     let state = AppState::new(AppInner {
         config,
         store: store.clone(),
         registry: registry.clone(),
+        limiter,
         local_account: local,
+        billing: billing.clone(),
     });
     let app = http::router(state);
 
@@ -124,23 +142,11 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     println!("listening on http://{local_addr}");
     let _ = std::io::stdout().flush();
 
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = signalled_tx.send(());
-    });
-    let deadline = async move {
-        if signalled_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        result = serve => result?,
-        _ = deadline => tracing::warn!("shutdown grace period over; closing remaining connections"),
-    }
+    http::listener::serve(listener, app, limits, shutdown_signal()).await;
 
+    if let Some(billing) = &billing {
+        billing.stop();
+    }
     registry.shutdown().await;
     store.close().await?;
     tracing::info!("shut down cleanly");

@@ -81,9 +81,13 @@ pub enum InstanceMessage {
     CheckIdle,
     /// Stop now (the supervisor evicts to bound the number of live actors).
     Passivate,
-    /// Test-only fault injection: panics inside the handler.
+    /// Test-only fault injection: panics inside the handler (after the
+    /// ownership check, so it cannot be aimed at another tenant).
     #[cfg(any(test, feature = "fault-injection"))]
-    Crash,
+    Crash {
+        account_id: String,
+        reply: Reply<()>,
+    },
 }
 
 /// The actor's behaviour; its state is [`InstanceActorState`].
@@ -299,8 +303,12 @@ impl Actor for InstanceActor {
             }
             InstanceMessage::Passivate => self.passivate(&myself, state),
             #[cfg(any(test, feature = "fault-injection"))]
-            InstanceMessage::Crash => {
-                panic!("fault injection: instance actor {id} crashed on purpose")
+            InstanceMessage::Crash { account_id, reply } => {
+                if let Err(e) = Self::owned(state, &account_id, &id) {
+                    let _ = reply.send(Err(e));
+                } else {
+                    panic!("fault injection: instance actor {id} crashed on purpose");
+                }
             }
         }
         Ok(())
@@ -327,6 +335,7 @@ impl InstanceActor {
             keep_intermediate,
         )?;
         self.commit(state, change).await?;
+        metrics::counter!("identity_os_engine_cycles_total").increment(observations.len() as u64);
         let model = Self::owned(state, account_id, id)?;
         Ok(ProcessOutcome {
             meta: model.meta.clone(),

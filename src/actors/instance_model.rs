@@ -224,6 +224,8 @@ impl InstanceModel {
             if effective - last < min_interval {
                 let wait_micros = (last + min_interval - now).max(0);
                 let retry_after_secs = (wait_micros as u64).div_ceil(1_000_000).max(1);
+                metrics::counter!("identity_os_limiter_rejections_total", "reason" => "throttled")
+                    .increment(1);
                 return Err(InstanceError::Throttled { retry_after_secs });
             }
         }

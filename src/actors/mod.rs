@@ -4,14 +4,22 @@
 //!   steps the engine and persists before replying.
 //! - [`InstanceSupervisor`]: restarts failed instance actors on demand and
 //!   evicts idle ones when too many are live.
+//! - [`limiter::LimiterActor`]: per-minute budgets and monthly quotas.
+//! - [`BillingActor`]: the only component that talks to Stripe (billing).
 //! - [`InstanceRegistry`]: the handle request handlers use to reach an
 //!   instance's actor (spawning it from the store on first use).
 
+mod billing;
 mod instance;
 mod instance_model;
+pub mod limiter;
 mod registry;
 mod supervisor;
 
+pub use billing::{
+    BillingActor, BillingError, BillingHandle, BillingMessage, EventResult, StripeEvent,
+    WebhookError,
+};
 pub use instance::{InstanceActor, InstanceMessage, InstanceView, ProcessOutcome};
 pub use instance_model::{InstanceMeta, InstanceModel, ResetMode, StepView, TimedObservation};
 pub use registry::{InstanceContext, InstanceRegistry, RegistryStats};

@@ -146,6 +146,19 @@ impl InstanceRegistry {
         Err(InstanceError::ActorFailed)
     }
 
+    /// The caller's view of an instance (`NotFound` for another account's).
+    pub async fn view(
+        &self,
+        id: &str,
+        account_id: &str,
+    ) -> Result<super::InstanceView, InstanceError> {
+        self.call(id, |reply| InstanceMessage::Get {
+            account_id: account_id.to_string(),
+            reply,
+        })
+        .await
+    }
+
     /// Test hook: sends a message without waiting (e.g. fault injection).
     pub fn cast(&self, id: &str, message: InstanceMessage) -> bool {
         self.context

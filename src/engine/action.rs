@@ -13,19 +13,33 @@ pub const ACTION_COUNT: usize = 14;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    /// Try something new.
     Explore,
+    /// Ask for information.
     Question,
+    /// Expand on a point.
     Elaborate,
+    /// Propose an option.
     Suggest,
+    /// Carry out a plan.
     Execute,
+    /// Restore order and calm.
     Stabilize,
+    /// Resolve ambiguity.
     Clarify,
+    /// Postpone a decision.
     Defer,
+    /// Push back on a claim or plan.
     Challenge,
+    /// Offer emotional support.
     Comfort,
+    /// Step back from the interaction.
     Withdraw,
+    /// Change direction.
     Pivot,
+    /// Never allowed.
     EmotionalManipulation,
+    /// Never allowed.
     IdentityOverride,
 }
 

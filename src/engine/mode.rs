@@ -12,12 +12,19 @@ pub const MODE_COUNT: usize = 7;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
+    /// Taking in and analysing information.
     Perception = 0,
+    /// Seeking novelty.
     Exploration = 1,
+    /// Structure and execution.
     Order = 2,
+    /// Asserting goals and positions.
     Assertion = 3,
+    /// Relating to others.
     Connection = 4,
+    /// Holding to values and self.
     Identity = 5,
+    /// Reacting to pressure.
     StressResponse = 6,
 }
 

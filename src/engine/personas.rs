@@ -116,9 +116,9 @@ mod tests {
 
     #[test]
     fn profiles_are_pairwise_distinct() {
-        for i in 0..PERSONA_COUNT {
-            for j in i + 1..PERSONA_COUNT {
-                assert_ne!(PERSONAS[i].1, PERSONAS[j].1);
+        for (i, (_, a)) in PERSONAS.iter().enumerate() {
+            for (_, b) in &PERSONAS[i + 1..] {
+                assert_ne!(a, b);
             }
         }
     }

@@ -82,10 +82,12 @@ profile_enum!(
 
 profile_enum!(
     /// How fast the instance spends energy (cost multiplier 0.5 / 1 / 1.5).
+    #[derive(Default)]
     EnergyPolicy, "energy_policy", "conservative, balanced, aggressive", {
         /// Half the energy cost.
         Conservative => "conservative",
         /// The default cost.
+        #[default]
         Balanced => "balanced",
         /// One and a half times the cost.
         Aggressive => "aggressive",
@@ -94,10 +96,12 @@ profile_enum!(
 
 profile_enum!(
     /// How much stress it takes to reach HIGH and OVER.
+    #[derive(Default)]
     StressTolerance, "stress_tolerance", "fragile, normal, resilient", {
         /// Lower HIGH/OVER thresholds.
         Fragile => "fragile",
         /// The default thresholds.
+        #[default]
         Normal => "normal",
         /// Higher HIGH/OVER thresholds.
         Resilient => "resilient",
@@ -106,33 +110,17 @@ profile_enum!(
 
 profile_enum!(
     /// How much drift still counts as noise (θ_D0 shift).
+    #[derive(Default)]
     DriftTolerance, "drift_tolerance", "strict, normal, permissive", {
         /// Lower θ_D0.
         Strict => "strict",
         /// The default θ_D0.
+        #[default]
         Normal => "normal",
         /// Higher θ_D0.
         Permissive => "permissive",
     }
 );
-
-impl Default for EnergyPolicy {
-    fn default() -> Self {
-        EnergyPolicy::Balanced
-    }
-}
-
-impl Default for StressTolerance {
-    fn default() -> Self {
-        StressTolerance::Normal
-    }
-}
-
-impl Default for DriftTolerance {
-    fn default() -> Self {
-        DriftTolerance::Normal
-    }
-}
 
 impl EnergyPolicy {
     /// Multiplier applied to the per-cycle energy cost.

@@ -126,7 +126,7 @@ impl SelfModel {
         self.window_activation += f.activation;
         self.window_spent += drop;
         self.window_len = self.window_len.saturating_add(1);
-        if params.efficiency_window > 0 && f.cycle % params.efficiency_window == 0 {
+        if params.efficiency_window > 0 && f.cycle.is_multiple_of(params.efficiency_window) {
             let act = self.window_activation / self.window_len as f64;
             let spent = self.window_spent;
             if act + spent > 0.0 {

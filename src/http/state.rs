@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::actors::limiter::LimiterHandle;
 use crate::actors::InstanceRegistry;
 use crate::config::{Config, TierConfig};
 use crate::store::{Account, Store};
@@ -15,8 +16,11 @@ pub struct AppInner {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub registry: InstanceRegistry,
+    pub limiter: LimiterHandle,
     /// The account every request acts as in dev mode (`auth.disabled`).
     pub local_account: Option<Account>,
+    /// Billing (Stripe); `None` when it is not configured.
+    pub billing: Option<crate::actors::BillingHandle>,
 }
 
 impl std::ops::Deref for AppState {
@@ -35,12 +39,7 @@ impl AppState {
 
     /// The limits of a tier; an unknown tier name gets the free tier's.
     pub fn tier(&self, name: &str) -> TierConfig {
-        self.config
-            .tiers
-            .get(name)
-            .or_else(|| self.config.tiers.get("free"))
-            .cloned()
-            .unwrap_or_default()
+        self.limiter.tier(name)
     }
 }
 

@@ -205,6 +205,56 @@ pub struct Page<T> {
     pub total: u64,
 }
 
+/// An account's link to Stripe (billing, issue 5). Exists once billing
+/// touched the account: a customer was created for it or a webhook event
+/// named it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingInfo {
+    pub account_id: String,
+    pub stripe_customer_id: Option<String>,
+    pub stripe_subscription_id: Option<String>,
+    /// Stripe's subscription status as last reported (`active`,
+    /// `trialing`, `past_due`, `canceled`, ...).
+    pub subscription_status: Option<String>,
+    pub updated_at: Micros,
+}
+
+/// What one verified Stripe webhook event does to its account. `None`
+/// fields leave the stored value as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BillingChange {
+    /// The event's Stripe customer: remembered for the account, and the
+    /// last resort to find the account.
+    pub customer_id: Option<String>,
+    pub subscription_id: Option<String>,
+    pub subscription_status: Option<String>,
+    /// The tier the account moves to; `None` keeps its tier.
+    pub tier: Option<String>,
+    /// True when the event may move the account onto `subscription_id`
+    /// (a completed checkout, an active subscription). Otherwise a change
+    /// about a subscription other than the account's current one (e.g. the
+    /// old plan cancelled after an upgrade) is recorded but not applied.
+    pub switches_subscription: bool,
+    /// The event's `created` (unix seconds). Stripe does not deliver events
+    /// in order: an event older than the newest one already applied to the
+    /// account is recorded but changes nothing.
+    pub event_created: i64,
+}
+
+/// What [`Store::apply_billing_event`] did with an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BillingEventOutcome {
+    /// The change was applied to this account.
+    Applied { account_id: String },
+    /// The event id was processed before: nothing changed.
+    Replayed,
+    /// Recorded, not applied: the account already reflects a newer event,
+    /// or the event is about a subscription the account has moved away from.
+    Stale { account_id: String },
+    /// Recorded, not applied: no account matches the event.
+    NoAccount,
+}
+
 /// The persistence operations the server needs. Implemented by SQLite (file
 /// or in-memory); PostgreSQL later.
 #[async_trait]
@@ -266,6 +316,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cycles used by the account in the month (`YYYY-MM`).
     async fn usage(&self, account_id: &str, month: &str) -> StoreResult<u64>;
+
+    /// Billing (Stripe): the account's link, if billing ever touched it.
+    async fn billing_info(&self, account_id: &str) -> StoreResult<Option<BillingInfo>>;
+    /// Every account's billing link (for admin listings).
+    async fn list_billing_info(&self) -> StoreResult<Vec<BillingInfo>>;
+    /// Remembers `customer_id` as the account's Stripe customer unless it
+    /// already has one; returns the customer id now remembered. `NotFound`
+    /// if there is no such account.
+    async fn link_stripe_customer(
+        &self,
+        account_id: &str,
+        customer_id: &str,
+    ) -> StoreResult<String>;
+    /// The account whose remembered Stripe customer is `customer_id`.
+    async fn find_account_by_stripe_customer(
+        &self,
+        customer_id: &str,
+    ) -> StoreResult<Option<Account>>;
+    /// Records a webhook event id and applies its change in ONE
+    /// transaction, so an event is applied at most once. The account is
+    /// `account_id` if that account exists, else the one remembered for
+    /// `change.customer_id`.
+    async fn apply_billing_event(
+        &self,
+        event_id: &str,
+        event_type: &str,
+        account_id: Option<&str>,
+        change: &BillingChange,
+    ) -> StoreResult<BillingEventOutcome>;
 
     /// Cheap round trip proving the database answers (for `/ready`).
     async fn ping(&self) -> StoreResult<()>;

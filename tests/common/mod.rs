@@ -31,6 +31,8 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Extra CLI arguments after `serve`.
     pub args: Vec<String>,
+    /// Send the server's log (stderr) to this file instead of the terminal.
+    pub log_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -110,7 +112,10 @@ impl TestServer {
             .env_remove("IDENTITY_OS_AUTH")
             .env_remove("IDENTITY_OS_ADMIN_TOKEN")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match &options.log_file {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+                None => Stdio::inherit(),
+            });
         for (k, v) in &options.env {
             command.env(k, v);
         }
@@ -280,4 +285,41 @@ impl Drop for TestServer {
 /// timestamps let tests drive many observations without the throttle.
 pub fn ts(secs: u64) -> String {
     identity_os::time::format_timestamp(((1_800_000_000 + secs) * 1_000_000) as i64)
+}
+
+/// The admin token test servers are started with by [`Options::admin`].
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+impl Options {
+    /// Options with the admin API enabled plus extra TOML.
+    pub fn admin(extra: &str) -> Self {
+        Options::with_config(&format!("[auth]\nadmin_token = \"{ADMIN_TOKEN}\"\n{extra}"))
+    }
+}
+
+impl TestServer {
+    /// Creates an account on `tier` through the admin API; returns (account id, key).
+    pub async fn account(&self, tier: &str) -> (String, String) {
+        let created = self
+            .send(
+                Method::POST,
+                "/v1/admin/accounts",
+                Some(ADMIN_TOKEN),
+                Some(json!({"name": format!("{tier} account"), "tier": tier})),
+                &[],
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        let id = created.body["id"].as_str().expect("account id").to_string();
+        let key = self
+            .send(
+                Method::POST,
+                &format!("/v1/admin/accounts/{id}/keys"),
+                Some(ADMIN_TOKEN),
+                None,
+                &[],
+            )
+            .await;
+        (id, key.body["key"].as_str().expect("key").to_string())
+    }
 }

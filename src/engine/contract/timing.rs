@@ -58,7 +58,7 @@ pub(crate) fn should_escalate(x: &TimingInputs) -> bool {
 
 /// floor(energy / burn) capped at 10 000; `None` while nothing is burning.
 pub(crate) fn max_steps_remaining(energy: f64, burn: f64) -> Option<u32> {
-    if !(burn >= MIN_BURN) {
+    if burn.is_nan() || burn < MIN_BURN {
         return None;
     }
     let steps = (energy.max(0.0) / burn).floor();

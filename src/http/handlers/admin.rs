@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::accounts;
-use crate::store::StoreError;
+use crate::store::{BillingInfo, StoreError};
 
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::JsonBody;
@@ -35,12 +35,16 @@ fn check_tier(state: &AppState, tier: &str) -> ApiResult<()> {
     }
 }
 
-fn account_json(account: &crate::store::Account) -> Value {
+/// An account as the admin API shows it, with its Stripe link (billing;
+/// `null` when billing never touched the account).
+fn account_json(account: &crate::store::Account, billing: Option<&BillingInfo>) -> Value {
     json!({
         "id": account.id,
         "name": account.name,
         "tier": account.tier,
         "created_at": crate::time::format_timestamp(account.created_at),
+        "stripe_customer_id": billing.and_then(|b| b.stripe_customer_id.as_deref()),
+        "subscription_status": billing.and_then(|b| b.subscription_status.as_deref()),
     })
 }
 
@@ -53,13 +57,18 @@ pub async fn create_account(
     check_tier(&state, &tier)?;
     let name = crate::http::handlers::instances::validate_name(&body.name)?;
     let account = accounts::create_account(state.store.as_ref(), &name, &tier).await?;
-    Ok((StatusCode::CREATED, Json(account_json(&account))))
+    Ok((StatusCode::CREATED, Json(account_json(&account, None))))
 }
 
 /// Lists accounts.
 pub async fn list_accounts(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let accounts = state.store.list_accounts().await?;
-    let items: Vec<Value> = accounts.iter().map(account_json).collect();
+    let billing = state.store.list_billing_info().await?;
+    let billing_of = |id: &str| billing.iter().find(|b| b.account_id == id);
+    let items: Vec<Value> = accounts
+        .iter()
+        .map(|a| account_json(a, billing_of(&a.id)))
+        .collect();
     Ok(Json(json!({ "items": items, "total": items.len() })))
 }
 
@@ -88,7 +97,8 @@ pub async fn update_account(
         .get_account(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("account {id} not found")))?;
-    Ok(Json(account_json(&account)))
+    let billing = state.store.billing_info(&id).await?;
+    Ok(Json(account_json(&account, billing.as_ref())))
 }
 
 /// Creates a key; the only time the key is shown.

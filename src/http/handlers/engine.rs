@@ -84,6 +84,10 @@ async fn run(
     observations: Vec<TimedObservation>,
     keep_intermediate: bool,
 ) -> ApiResult<(i64, Vec<ProcessResultBody>)> {
+    let reservation = state
+        .limiter
+        .reserve_cycles(&caller.account, observations.len() as u64)
+        .await?;
     let account_id = caller.account.id;
     let outcome = state
         .registry
@@ -95,6 +99,7 @@ async fn run(
             reply,
         })
         .await?;
+    reservation.commit();
     Ok((
         outcome.meta.version,
         ProcessResultBody::all(state.registry.engine(), &outcome),
@@ -227,13 +232,7 @@ pub async fn snapshot(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let account_id = caller.account.id;
-    let view = state
-        .registry
-        .call(&id, |reply| InstanceMessage::Get {
-            account_id: account_id.clone(),
-            reply,
-        })
-        .await?;
+    let view = state.registry.view(&id, &account_id).await?;
     let body = SnapshotBody::new(
         state.registry.engine(),
         &view.meta,
@@ -250,13 +249,7 @@ pub async fn contract(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let account_id = caller.account.id;
-    let view = state
-        .registry
-        .call(&id, |reply| InstanceMessage::Get {
-            account_id: account_id.clone(),
-            reply,
-        })
-        .await?;
+    let view = state.registry.view(&id, &account_id).await?;
     let body = ContractBody::new(
         state.registry.engine(),
         &view.meta.id,
@@ -310,4 +303,70 @@ pub async fn reset(
         view.meta.updated_at,
     );
     Ok(with_etag(StatusCode::OK, view.meta.version, &body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::extract::parse_json;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[a-zA-Z_]{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("mode_target".to_string()),
+                        Just("signal_strength".to_string()),
+                        Just("confidence".to_string()),
+                        Just("timestamp".to_string()),
+                        Just("context".to_string()),
+                        Just("observations".to_string()),
+                        "[a-z]{1,6}",
+                    ],
+                    inner,
+                    0..6,
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Arbitrary bytes never panic the parser: they parse or give a 422.
+        #[test]
+        fn arbitrary_bytes_are_parsed_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            if let Err(e) = parse_json::<ObservationInput>(&bytes).and_then(ObservationInput::validate) {
+                prop_assert_eq!(e.code(), "invalid_request");
+            }
+        }
+
+        /// Arbitrary JSON shapes never panic validation; whatever passes is a
+        /// valid observation.
+        #[test]
+        fn arbitrary_json_is_validated_or_refused(value in json_value()) {
+            let bytes = serde_json::to_vec(&value).unwrap_or_default();
+            match parse_json::<ObservationInput>(&bytes).and_then(ObservationInput::validate) {
+                Ok(timed) => {
+                    let o = timed.observation;
+                    prop_assert!((0.0..=1.0).contains(&o.signal_strength()));
+                    prop_assert!((0.0..=1.0).contains(&o.confidence()));
+                }
+                Err(e) => prop_assert_eq!(e.code(), "invalid_request"),
+            }
+            if let Ok(batch) = parse_json::<BatchRequest>(&bytes) {
+                if let Some(inputs) = batch.observations {
+                    let _ = validate_batch(inputs);
+                }
+            }
+        }
+    }
 }

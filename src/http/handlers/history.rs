@@ -4,7 +4,6 @@ use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use crate::actors::InstanceMessage;
 use crate::engine::DriftLevel;
 
 use crate::http::error::{ApiError, ApiResult};
@@ -16,13 +15,7 @@ use crate::http::wire::{DriftEventBody, ObservationBody, PageBody};
 /// exactly as for a missing instance).
 async fn check_owner(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     let account_id = caller.account.id.clone();
-    state
-        .registry
-        .call(id, |reply| InstanceMessage::Get {
-            account_id: account_id.clone(),
-            reply,
-        })
-        .await?;
+    state.registry.view(id, &account_id).await?;
     Ok(())
 }
 

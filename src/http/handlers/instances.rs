@@ -317,13 +317,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let account_id = caller.account.id;
-    let view = state
-        .registry
-        .call(&id, |reply| InstanceMessage::Get {
-            account_id: account_id.clone(),
-            reply,
-        })
-        .await?;
+    let view = state.registry.view(&id, &account_id).await?;
     Ok(with_etag(
         StatusCode::OK,
         view.meta.version,
@@ -353,13 +347,7 @@ pub async fn update(
     let description = body.description.map(validate_description).transpose()?;
     let account_id = caller.account.id;
     let view = if name.is_none() && description.is_none() {
-        state
-            .registry
-            .call(&id, |reply| InstanceMessage::Get {
-                account_id: account_id.clone(),
-                reply,
-            })
-            .await?
+        state.registry.view(&id, &account_id).await?
     } else {
         state
             .registry

@@ -1,12 +1,16 @@
 //! One module per resource of API.md.
 
 pub mod admin;
+pub mod billing;
 pub mod engine;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod history;
 pub mod instances;
 pub mod personality_test;
 pub mod personas;
 pub mod system;
+pub mod usage;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

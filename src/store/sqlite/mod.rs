@@ -9,6 +9,7 @@
 
 mod accounts;
 mod backup;
+mod billing;
 mod history;
 mod instances;
 mod readers;
@@ -19,8 +20,9 @@ mod writer;
 mod tests;
 
 use super::{
-    Account, ApiKeyRecord, DriftRow, Durability, InstanceRecord, InstanceSort, InstanceWrite,
-    Micros, ObservationRow, Page, SortOrder, Store, StoreError, StoreResult,
+    Account, ApiKeyRecord, BillingChange, BillingEventOutcome, BillingInfo, DriftRow, Durability,
+    InstanceRecord, InstanceSort, InstanceWrite, Micros, ObservationRow, Page, SortOrder, Store,
+    StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use crossbeam_channel::Sender;
@@ -157,6 +159,25 @@ impl SqliteStore {
             channels.writer.send(msg).map_err(|_| StoreError::Closed)?;
         }
         rx.await.map_err(|_| lost_reply())?
+    }
+
+    /// Like [`Self::write`], returning what the job computed (only once
+    /// its group is committed).
+    async fn write_returning<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let slot = Arc::new(Mutex::new(None));
+        let out = Arc::clone(&slot);
+        self.write(move |c| {
+            let value = work(c)?;
+            *out.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+            Ok(())
+        })
+        .await?;
+        let value = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        value.ok_or_else(lost_reply)
     }
 
     /// Runs `f` on a read connection (the writer's, for the in-memory
@@ -317,6 +338,59 @@ impl Store for SqliteStore {
         let (account_id, month) = (account_id.to_owned(), month.to_owned());
         self.read(move |c| history::usage(c, &account_id, &month))
             .await
+    }
+
+    async fn billing_info(&self, account_id: &str) -> StoreResult<Option<BillingInfo>> {
+        let account_id = account_id.to_owned();
+        self.read(move |c| billing::billing_info(c, &account_id))
+            .await
+    }
+
+    async fn list_billing_info(&self) -> StoreResult<Vec<BillingInfo>> {
+        self.read(billing::list_billing_info).await
+    }
+
+    async fn link_stripe_customer(
+        &self,
+        account_id: &str,
+        customer_id: &str,
+    ) -> StoreResult<String> {
+        let (account_id, customer_id) = (account_id.to_owned(), customer_id.to_owned());
+        let now = crate::time::now_micros();
+        self.write_returning(move |c| billing::link_customer(c, &account_id, &customer_id, now))
+            .await
+    }
+
+    async fn find_account_by_stripe_customer(
+        &self,
+        customer_id: &str,
+    ) -> StoreResult<Option<Account>> {
+        let customer_id = customer_id.to_owned();
+        self.read(move |c| billing::find_account_by_customer(c, &customer_id))
+            .await
+    }
+
+    async fn apply_billing_event(
+        &self,
+        event_id: &str,
+        event_type: &str,
+        account_id: Option<&str>,
+        change: &BillingChange,
+    ) -> StoreResult<BillingEventOutcome> {
+        let (event_id, event_type) = (event_id.to_owned(), event_type.to_owned());
+        let (account_id, change) = (account_id.map(str::to_owned), change.clone());
+        let now = crate::time::now_micros();
+        self.write_returning(move |c| {
+            billing::apply_event(
+                c,
+                &event_id,
+                &event_type,
+                account_id.as_deref(),
+                &change,
+                now,
+            )
+        })
+        .await
     }
 
     async fn ping(&self) -> StoreResult<()> {

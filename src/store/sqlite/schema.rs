@@ -98,6 +98,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account_id, month)
     ) WITHOUT ROWID;
     "#,
+    // Version 2: billing (Stripe). One link row per account that ever
+    // touched Stripe, and the ids of processed webhook events (idempotency).
+    r#"
+    CREATE TABLE billing_links (
+        account_id              TEXT PRIMARY KEY REFERENCES accounts(id),
+        stripe_customer_id      TEXT UNIQUE,
+        stripe_subscription_id  TEXT,
+        subscription_status     TEXT,
+        last_event_created      INTEGER,
+        updated_at              INTEGER NOT NULL
+    );
+
+    CREATE TABLE stripe_events (
+        id           TEXT PRIMARY KEY,
+        type         TEXT NOT NULL,
+        account_id   TEXT,
+        outcome      TEXT NOT NULL,
+        received_at  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Opens (creating if needed) the read-write connection of a database file

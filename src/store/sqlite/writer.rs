@@ -220,7 +220,10 @@ fn commit_group(conn: &Connection, jobs: Vec<(WriteFn, Reply)>, counters: &Count
         }
     }
 
-    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let elapsed = started.elapsed();
+    metrics::histogram!("identity_os_store_commit_group_size").record(size as f64);
+    metrics::histogram!("identity_os_store_commit_seconds").record(elapsed.as_secs_f64());
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     counters.commit_micros.fetch_add(micros, Ordering::Relaxed);
     for (reply, result) in answers {
         if result.is_err() {

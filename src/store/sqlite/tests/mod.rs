@@ -1,6 +1,7 @@
 //! Tests of the SQLite store, against real files in temporary directories.
 
 mod accounts;
+mod billing;
 mod group_commit;
 mod instances;
 mod lifecycle;

@@ -1,0 +1,97 @@
+//! The monthly cycle ledger of one account: committed cycles plus
+//! reservations of requests in flight.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Cycles used by one account in one calendar month (UTC).
+#[derive(Debug)]
+pub struct Ledger {
+    used: AtomicU64,
+}
+
+/// Cycles held for an observation request until it commits or fails.
+/// Dropping it without [`Reservation::commit`] gives the cycles back.
+#[derive(Debug)]
+pub struct Reservation {
+    ledger: Option<Arc<Ledger>>,
+    cycles: u64,
+}
+
+impl Ledger {
+    /// A ledger starting at the stored usage.
+    pub fn new(used: u64) -> Self {
+        Ledger {
+            used: AtomicU64::new(used),
+        }
+    }
+
+    /// Cycles used or reserved.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// Reserves `cycles` if they fit under `limit` (`None` = unlimited);
+    /// otherwise returns what is left.
+    pub fn reserve(self: &Arc<Self>, cycles: u64, limit: Option<u64>) -> Result<Reservation, u64> {
+        let mut current = self.used.load(Ordering::Acquire);
+        loop {
+            if let Some(limit) = limit {
+                if current.saturating_add(cycles) > limit {
+                    return Err(limit.saturating_sub(current));
+                }
+            }
+            match self.used.compare_exchange_weak(
+                current,
+                current + cycles,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    return Ok(Reservation {
+                        ledger: Some(self.clone()),
+                        cycles,
+                    })
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+impl Reservation {
+    /// The cycles were committed with the observations: keep them.
+    pub fn commit(mut self) {
+        self.ledger = None;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(ledger) = self.ledger.take() {
+            ledger.used.fetch_sub(self.cycles, Ordering::AcqRel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_fit_exactly_and_dropped_ones_return() {
+        let ledger = Arc::new(Ledger::new(7));
+        let held = ledger.reserve(3, Some(10)).expect("fits exactly");
+        assert_eq!(ledger.reserve(1, Some(10)).unwrap_err(), 0);
+        drop(held);
+        assert_eq!(ledger.used(), 7);
+        ledger.reserve(2, Some(10)).expect("fits").commit();
+        assert_eq!(ledger.used(), 9);
+        assert_eq!(
+            ledger.reserve(5, Some(10)).unwrap_err(),
+            1,
+            "a batch that would cross is refused whole"
+        );
+        assert!(ledger.reserve(1_000_000, None).is_ok());
+    }
+}

@@ -1,0 +1,172 @@
+//! `/v1/billing/*` (Stripe): checkout and customer portal for the calling
+//! account, and the public webhook Stripe calls. The billing actor does
+//! the Stripe work; this module is the wire contract (API.md "Billing").
+//!
+//! Decisions where API.md is silent:
+//! - Stripe unset answers `500 stripe_not_configured` on all three routes,
+//!   the webhook included (it cannot verify anything without a secret).
+//!   A malformed body is still `422 invalid_request` first (the JSON
+//!   extractor runs before the handler).
+//! - Stripe failing or unreachable answers `500 internal` with a generic
+//!   message; the detail goes to the log (the error table has no 502).
+//! - The portal creates the account's Stripe customer if it has none, so
+//!   it always answers a `portal_url`. It accepts an optional `return_url`
+//!   (default `[billing] success_url`).
+//! - A verified webhook body that is not an event envelope answers
+//!   `422 invalid_request`; every handled, replayed, stale, unmatched or
+//!   ignored event answers `200 {"received": true, "outcome": ...}`.
+
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::actors::{BillingError, BillingHandle, EventResult, WebhookError};
+use crate::store::BillingEventOutcome;
+
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{read_body, JsonBody};
+use crate::http::state::{AppState, Caller};
+
+/// Longest URL accepted for redirects.
+const MAX_URL_LEN: usize = 2048;
+
+/// `POST /v1/billing/checkout` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    plan: String,
+    #[serde(default)]
+    success_url: Option<String>,
+    #[serde(default)]
+    cancel_url: Option<String>,
+}
+
+/// `POST /v1/billing/portal` body (optional).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalRequest {
+    #[serde(default)]
+    return_url: Option<String>,
+}
+
+impl From<BillingError> for ApiError {
+    fn from(error: BillingError) -> Self {
+        match error {
+            BillingError::InvalidPlan(plan) => {
+                ApiError::InvalidPlan(format!("plan {plan:?} cannot be bought on this server"))
+            }
+            BillingError::Store(e) => e.into(),
+            e @ (BillingError::Stripe(_) | BillingError::Unavailable) => {
+                tracing::error!(error = %e, "billing request failed");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+fn billing(state: &AppState) -> ApiResult<&BillingHandle> {
+    state.billing.as_ref().ok_or(ApiError::StripeNotConfigured)
+}
+
+/// The plans with a configured price, i.e. the ones checkout sells.
+fn purchasable(state: &AppState) -> Vec<&'static str> {
+    let billing = &state.config.billing;
+    [
+        ("indie", &billing.stripe_price_indie),
+        ("pro", &billing.stripe_price_pro),
+    ]
+    .into_iter()
+    .filter(|(_, price)| !price.is_empty())
+    .map(|(plan, _)| plan)
+    .collect()
+}
+
+/// An absolute http(s) URL of sane length, or an `invalid_request`.
+fn redirect_url(field: &str, url: Option<String>) -> ApiResult<Option<String>> {
+    let Some(url) = url else { return Ok(None) };
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !scheme_ok || !clean || url.len() > MAX_URL_LEN {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("{field} must be an absolute http(s) URL of at most {MAX_URL_LEN} characters"),
+        ));
+    }
+    Ok(Some(url))
+}
+
+/// Starts a Stripe Checkout (subscription mode) for the caller's account.
+pub async fn checkout(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<CheckoutRequest>,
+) -> ApiResult<Json<Value>> {
+    let billing = billing(&state)?;
+    let plans = purchasable(&state);
+    if !plans.contains(&body.plan.as_str()) {
+        let shown: String = body.plan.chars().take(32).collect();
+        let choices = if plans.is_empty() {
+            "no plan has a Stripe price configured (STRIPE_PRICE_INDIE / STRIPE_PRICE_PRO)".into()
+        } else {
+            format!("choose one of: {}", plans.join(", "))
+        };
+        return Err(ApiError::InvalidPlan(format!(
+            "plan {shown:?} cannot be bought on this server; {choices}"
+        )));
+    }
+    let success_url = redirect_url("success_url", body.success_url)?;
+    let cancel_url = redirect_url("cancel_url", body.cancel_url)?;
+    let session = billing
+        .checkout(caller.account, body.plan, success_url, cancel_url)
+        .await?;
+    Ok(Json(
+        json!({ "checkout_url": session.url, "session_id": session.id }),
+    ))
+}
+
+/// Opens a Stripe customer-portal session for the caller's account.
+pub async fn portal(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<PortalRequest>,
+) -> ApiResult<Json<Value>> {
+    let billing = billing(&state)?;
+    let return_url = redirect_url("return_url", body.return_url)?;
+    let url = billing.portal(caller.account, return_url).await?;
+    Ok(Json(json!({ "portal_url": url })))
+}
+
+fn signature_header(headers: &HeaderMap) -> Option<&str> {
+    // A header that is not visible ASCII reads as garbage, not as absent.
+    headers
+        .get("stripe-signature")
+        .map(|v| v.to_str().unwrap_or(""))
+}
+
+/// Receives a Stripe event: verify the signature on the raw body, then
+/// apply the event once. No bearer auth: the signature is the credential.
+pub async fn webhook(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+    let billing = billing(&state)?;
+    let signature = signature_header(request.headers()).map(str::to_owned);
+    let body = read_body(request, state.config.server.body_limit_bytes).await?;
+    let now = crate::time::now_micros() / 1_000_000;
+    let event = billing
+        .verify_webhook(signature.as_deref(), &body, now)
+        .map_err(|e| match e {
+            WebhookError::Signature(e) => ApiError::WebhookVerificationFailed(e.to_string()),
+            e @ WebhookError::NotAnEvent => ApiError::invalid(e.to_string()),
+        })?;
+    let id = event.id.clone();
+    let outcome = match billing.apply_event(event).await? {
+        EventResult::Ignored => "ignored",
+        EventResult::Handled(BillingEventOutcome::Applied { .. }) => "applied",
+        EventResult::Handled(BillingEventOutcome::Replayed) => "replayed",
+        EventResult::Handled(BillingEventOutcome::Stale { .. }) => "stale",
+        EventResult::Handled(BillingEventOutcome::NoAccount) => "no_account",
+    };
+    Ok(Json(
+        json!({ "received": true, "event_id": id, "outcome": outcome }),
+    ))
+}

@@ -1,0 +1,32 @@
+//! Test-only fault injection (feature `fault-injection`, never in release
+//! builds): makes an instance actor panic inside its handler so tests can
+//! prove supervision restarts it from persisted state.
+
+use axum::extract::{Path, State};
+use axum::Extension;
+
+use crate::actors::InstanceMessage;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::{AppState, Caller};
+
+/// `POST /v1/instances/{id}/_fault/panic`: the request fails with 500.
+pub async fn panic_actor(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<()> {
+    let account_id = caller.account.id;
+    state
+        .registry
+        .call(
+            &id,
+            |reply: ractor::RpcReplyPort<Result<(), crate::actors::InstanceError>>| {
+                InstanceMessage::Crash {
+                    account_id: account_id.clone(),
+                    reply,
+                }
+            },
+        )
+        .await
+        .map_err(ApiError::from)
+}

@@ -1,0 +1,95 @@
+//! The per-minute rate limit and the limit headers on every authenticated
+//! response (API.md "Rate-limit headers").
+//!
+//! Unlimited dimensions are reported as 2147483647 (`i32::MAX`): clients
+//! parse every header as an integer and never see "0 left" for a budget
+//! that cannot run out.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::actors::limiter::{LimiterError, MonthlyStatus, RateDecision};
+
+use super::error::ApiError;
+use super::state::{AppState, Caller};
+
+/// What an unlimited dimension is reported as.
+pub const UNLIMITED: u64 = i32::MAX as u64;
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: u64) {
+    headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+}
+
+fn add_rate_headers(headers: &mut HeaderMap, rate: &RateDecision) {
+    set(
+        headers,
+        "x-ratelimit-limit",
+        rate.limit.map_or(UNLIMITED, u64::from),
+    );
+    let remaining = if rate.limit.is_some() {
+        u64::from(rate.remaining)
+    } else {
+        UNLIMITED
+    };
+    set(headers, "x-ratelimit-remaining", remaining);
+    set(headers, "x-ratelimit-reset", rate.reset_at.max(0) as u64);
+}
+
+fn add_monthly_headers(headers: &mut HeaderMap, monthly: &MonthlyStatus) {
+    set(
+        headers,
+        "x-monthly-limit",
+        monthly.limit.unwrap_or(UNLIMITED),
+    );
+    set(
+        headers,
+        "x-monthly-remaining",
+        monthly.remaining().unwrap_or(UNLIMITED),
+    );
+}
+
+/// Charges the request to the caller's per-minute budget, refuses it with
+/// `rate_limited` when the budget is spent, and adds the limit headers to
+/// whatever the handler answers.
+pub async fn enforce_rate_limit(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(caller) = request.extensions().get::<Caller>().cloned() else {
+        return ApiError::Internal.into_response();
+    };
+    let rate = state.limiter.charge_request(&caller.account);
+    let mut response = match rate.retry_after_secs {
+        Some(retry_after_secs) => ApiError::RateLimited {
+            message: format!(
+                "rate limit of {} requests per minute exceeded for the {} tier",
+                rate.limit.unwrap_or(0),
+                caller.account.tier
+            ),
+            retry_after_secs,
+        }
+        .into_response(),
+        None => next.run(request).await,
+    };
+    add_rate_headers(response.headers_mut(), &rate);
+    match state.limiter.monthly(&caller.account).await {
+        Ok(monthly) => add_monthly_headers(response.headers_mut(), &monthly),
+        Err(e) => tracing::warn!(error = %e, "monthly usage unavailable for headers"),
+    }
+    response
+}
+
+impl From<LimiterError> for ApiError {
+    fn from(error: LimiterError) -> Self {
+        match error {
+            e @ LimiterError::QuotaExceeded { .. } => ApiError::QuotaExceeded(e.to_string()),
+            LimiterError::Unavailable(message) => ApiError::ServiceUnavailable {
+                message: format!("usage accounting unavailable: {message}"),
+                retry_after_secs: 1,
+            },
+        }
+    }
+}
