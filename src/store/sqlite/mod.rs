@@ -12,6 +12,7 @@ mod backup;
 mod billing;
 mod history;
 mod instances;
+mod key_cache;
 mod readers;
 mod schema;
 mod writer;
@@ -67,6 +68,7 @@ pub struct SqliteStore {
     channels: RwLock<Option<Channels>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     counters: Arc<Counters>,
+    keys: key_cache::KeyCache,
 }
 
 impl SqliteStore {
@@ -110,6 +112,7 @@ impl SqliteStore {
             })),
             threads: Mutex::new(threads),
             counters,
+            keys: key_cache::KeyCache::default(),
         })
     }
 
@@ -235,8 +238,11 @@ impl Store for SqliteStore {
 
     async fn set_account_tier(&self, id: &str, tier: &str) -> StoreResult<()> {
         let (id, tier) = (id.to_owned(), tier.to_owned());
-        self.write(move |c| accounts::set_account_tier(c, &id, &tier))
-            .await
+        let result = self
+            .write(move |c| accounts::set_account_tier(c, &id, &tier))
+            .await;
+        self.keys.clear();
+        result
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord, digest: &[u8; 32]) -> StoreResult<()> {
@@ -249,8 +255,18 @@ impl Store for SqliteStore {
         &self,
         digest: &[u8; 32],
     ) -> StoreResult<Option<(ApiKeyRecord, Account)>> {
+        if let Some(found) = self.keys.get(digest) {
+            return Ok(Some(found));
+        }
+        let generation = self.keys.generation();
         let digest = *digest;
-        self.read(move |c| accounts::find_api_key(c, &digest)).await
+        let found = self
+            .read(move |c| accounts::find_api_key(c, &digest))
+            .await?;
+        if let Some(found) = &found {
+            self.keys.insert(digest, found.clone(), generation);
+        }
+        Ok(found)
     }
 
     async fn list_api_keys(&self, account_id: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>> {
@@ -261,8 +277,11 @@ impl Store for SqliteStore {
 
     async fn revoke_api_key(&self, key_id: &str, at: Micros) -> StoreResult<()> {
         let key_id = key_id.to_owned();
-        self.write(move |c| accounts::revoke_api_key(c, &key_id, at))
-            .await
+        let result = self
+            .write(move |c| accounts::revoke_api_key(c, &key_id, at))
+            .await;
+        self.keys.clear();
+        result
     }
 
     async fn create_instance(
@@ -380,17 +399,20 @@ impl Store for SqliteStore {
         let (event_id, event_type) = (event_id.to_owned(), event_type.to_owned());
         let (account_id, change) = (account_id.map(str::to_owned), change.clone());
         let now = crate::time::now_micros();
-        self.write_returning(move |c| {
-            billing::apply_event(
-                c,
-                &event_id,
-                &event_type,
-                account_id.as_deref(),
-                &change,
-                now,
-            )
-        })
-        .await
+        let outcome = self
+            .write_returning(move |c| {
+                billing::apply_event(
+                    c,
+                    &event_id,
+                    &event_type,
+                    account_id.as_deref(),
+                    &change,
+                    now,
+                )
+            })
+            .await;
+        self.keys.clear();
+        outcome
     }
 
     async fn ping(&self) -> StoreResult<()> {
