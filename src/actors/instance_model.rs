@@ -163,6 +163,7 @@ impl InstanceModel {
 
     fn plan(&self, model: InstanceModel) -> Result<PlannedChange, InstanceError> {
         let write = InstanceWrite {
+            initial_changed: model.initial != self.initial,
             instance: model.to_record()?,
             expected_version: self.meta.version,
             observations: Vec::new(),

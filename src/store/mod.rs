@@ -178,6 +178,10 @@ pub struct UsageIncrement {
 pub struct InstanceWrite {
     pub instance: InstanceRecord,
     pub expected_version: i64,
+    /// Whether `instance.initial_state_json` changed; when it did not, the
+    /// store leaves the stored copy alone (it is most of an observation's
+    /// row write otherwise).
+    pub initial_changed: bool,
     pub observations: Vec<ObservationRow>,
     pub drift_events: Vec<DriftRow>,
     pub events: Vec<InstanceEvent>,

@@ -130,7 +130,8 @@ pub(crate) fn write_instance(conn: &Connection, w: &InstanceWrite) -> StoreResul
     let changed = conn
         .prepare_cached(
             "UPDATE instances SET name = ?3, description = ?4, updated_at = ?5, version = ?6, \
-             state_json = ?7, initial_state_json = ?8, last_observation_at = ?9, \
+             state_json = ?7, initial_state_json = COALESCE(?8, initial_state_json), \
+             last_observation_at = ?9, \
              cycle_count = ?10, energy_level = ?11, stress_level = ?12, stability_index = ?13 \
              WHERE id = ?1 AND version = ?2",
         )?
@@ -142,7 +143,7 @@ pub(crate) fn write_instance(conn: &Connection, w: &InstanceWrite) -> StoreResul
             r.updated_at,
             r.version,
             r.state_json,
-            r.initial_state_json,
+            w.initial_changed.then_some(&r.initial_state_json),
             r.last_observation_at,
             r.summary.cycle_count,
             r.summary.energy_level,

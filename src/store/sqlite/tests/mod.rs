@@ -81,6 +81,7 @@ fn next_write(
         .map(|c| observation(c, 10_000 + c as i64))
         .collect();
     InstanceWrite {
+        initial_changed: true,
         instance,
         expected_version: current.version,
         observations,
