@@ -3,11 +3,13 @@
 //! else to the actors and the store.
 
 pub mod auth;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod sdk_compat;
 pub mod state;
 pub mod wire;
@@ -112,6 +114,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(system::ready))
         .route("/version", get(system::version))
         .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/docs", get(docs::page))
         .merge(api)
         .merge(admin)
         .fallback(system::not_found)

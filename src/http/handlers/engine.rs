@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::actors::{InstanceMessage, ResetMode, TimedObservation};
 use crate::engine::{Mode, Observation};
@@ -13,6 +14,7 @@ use crate::time::{now_micros, parse_timestamp};
 use super::with_etag;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{IfMatch, JsonBody, QueryParams};
+use crate::http::openapi::params::{IfMatchHeader, InstanceId};
 use crate::http::state::{AppState, Caller};
 use crate::http::wire::{ContractBody, ProcessResultBody, SnapshotBody};
 
@@ -22,16 +24,30 @@ const MAX_CONTEXT_BYTES: usize = 16 * 1024;
 const MAX_BATCH: usize = 100;
 
 /// One observation as sent by clients.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Observation)]
 pub struct ObservationInput {
+    /// The targeted mode (case-insensitive).
+    #[schema(value_type = Mode, required = true)]
     mode_target: Option<String>,
+    /// Signal strength in [0, 1].
+    #[schema(value_type = f64, required = true, minimum = 0.0, maximum = 1.0)]
     signal_strength: Option<f64>,
+    /// Confidence in [0, 1]; default 1.
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 1.0)]
     confidence: Option<f64>,
+    /// Caller-controlled time (RFC 3339; without an offset it is UTC).
+    /// Observations closer than `MIN_CYCLE_INTERVAL` to the previous one
+    /// are throttled.
     #[serde(default)]
+    #[schema(format = DateTime)]
     timestamp: Option<String>,
+    /// Arbitrary metadata stored with the observation, at most 16 KiB
+    /// serialised.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     context: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -107,6 +123,18 @@ async fn run(
 }
 
 /// `POST /v1/instances/{id}/process`.
+#[utoipa::path(
+    post, path = "/v1/instances/{id}/process", tag = "engine", operation_id = "process_observation",
+    params(InstanceId, IfMatchHeader),
+    request_body = ObservationInput,
+    responses(
+        (status = 200, description = "The observation and the new state are committed", body = ProcessResultBody,
+            headers(("ETag" = String, description = "The new instance version, quoted"))),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+        (status = 409, description = "`If-Match` names another version (`conflict`)"),
+        (status = 429, description = "`throttled` (closer than `MIN_CYCLE_INTERVAL` to the previous observation), `quota_exceeded` (monthly cycles spent; no `Retry-After`) or `rate_limited`"),
+    ),
+)]
 pub async fn process(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -122,17 +150,24 @@ pub async fn process(
 }
 
 /// `POST /v1/instances/{id}/process/batch` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    /// 1–100 observations, applied in order; explicit timestamps must not decrease.
+    #[schema(value_type = Vec<ObservationInput>, required = true, min_items = 1, max_items = 100)]
     observations: Option<Vec<ObservationInput>>,
+    /// Return every intermediate result, not only the final one.
     #[serde(default)]
     include_intermediate: Option<bool>,
 }
 
 /// Query of the batch route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BatchQuery {
+    /// Return every intermediate result (either this or the body field
+    /// turns it on).
+    #[param(value_type = bool, required = false)]
     include_intermediate: Option<String>,
 }
 
@@ -189,6 +224,23 @@ fn validate_batch(inputs: Vec<ObservationInput>) -> ApiResult<Vec<TimedObservati
 }
 
 /// `POST /v1/instances/{id}/process/batch` → array of ProcessResult.
+#[utoipa::path(
+    post, path = "/v1/instances/{id}/process/batch", tag = "engine", operation_id = "process_batch",
+    params(InstanceId, IfMatchHeader, BatchQuery),
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "All observations committed atomically: every intermediate result, or a one-element array with the final one",
+            body = Vec<ProcessResultBody>,
+            headers(
+                ("ETag" = String, description = "The new instance version, quoted"),
+                ("X-Processed-Count" = u32, description = "Observations applied"),
+            )),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+        (status = 409, description = "`If-Match` names another version (`conflict`)"),
+        (status = 422, description = "A bad observation (`details.index` names it), decreasing timestamps, or 0 / more than 100 observations (`invalid_request`)"),
+        (status = 429, description = "`throttled`, `quota_exceeded` (the remaining quota is smaller than the batch; no `Retry-After`) or `rate_limited`"),
+    ),
+)]
 pub async fn process_batch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -226,6 +278,15 @@ pub async fn process_batch(
 }
 
 /// `GET /v1/instances/{id}/snapshot`.
+#[utoipa::path(
+    get, path = "/v1/instances/{id}/snapshot", tag = "engine", operation_id = "get_snapshot",
+    params(InstanceId),
+    responses(
+        (status = 200, description = "The current state", body = SnapshotBody,
+            headers(("ETag" = String, description = "The instance version, quoted"))),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+    ),
+)]
 pub async fn snapshot(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -249,6 +310,15 @@ pub async fn snapshot(
 }
 
 /// `GET /v1/instances/{id}/contract`.
+#[utoipa::path(
+    get, path = "/v1/instances/{id}/contract", tag = "engine", operation_id = "get_contract",
+    params(InstanceId),
+    responses(
+        (status = 200, description = "What the agent may do now", body = ContractBody,
+            headers(("ETag" = String, description = "The instance version, quoted"))),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+    ),
+)]
 pub async fn contract(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -271,15 +341,39 @@ pub async fn contract(
     Ok(with_etag(StatusCode::OK, view.meta.version, &body))
 }
 
+/// Which state a reset restores.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetModeInput {
+    /// The state the instance was created with (or last set by a personality test).
+    Initial,
+    /// Neutral defaults (all modes 0, energy 0.8, profile kept).
+    Default,
+    /// The last state the drift detector considered stable.
+    LastStable,
+}
+
 /// `POST /v1/instances/{id}/reset` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
+    /// Default `initial`.
     #[serde(default)]
-    mode: Option<String>,
+    mode: Option<ResetModeInput>,
 }
 
 /// `POST /v1/instances/{id}/reset` → Snapshot.
+#[utoipa::path(
+    post, path = "/v1/instances/{id}/reset", tag = "engine", operation_id = "reset_instance",
+    params(InstanceId, IfMatchHeader),
+    request_body(content = ResetRequest, description = "An empty body resets to `initial`"),
+    responses(
+        (status = 200, description = "The state after the reset", body = SnapshotBody,
+            headers(("ETag" = String, description = "The new instance version, quoted"))),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+        (status = 409, description = "`If-Match` names another version, or `last_stable` without a stable point yet (`conflict`)"),
+    ),
+)]
 pub async fn reset(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -287,16 +381,10 @@ pub async fn reset(
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<ResetRequest>,
 ) -> ApiResult<Response> {
-    let mode = match body.mode.as_deref().unwrap_or("initial") {
-        "initial" => ResetMode::Initial,
-        "default" => ResetMode::Default,
-        "last_stable" => ResetMode::LastStable,
-        other => {
-            return Err(ApiError::invalid_field(
-                "mode",
-                format!("mode must be initial, default or last_stable, not {other:?}"),
-            ))
-        }
+    let mode = match body.mode.unwrap_or(ResetModeInput::Initial) {
+        ResetModeInput::Initial => ResetMode::Initial,
+        ResetModeInput::Default => ResetMode::Default,
+        ResetModeInput::LastStable => ResetMode::LastStable,
     };
     let account_id = caller.account.id;
     let view = state

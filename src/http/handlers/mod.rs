@@ -5,6 +5,7 @@ pub mod engine;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod history;
+pub mod instance_input;
 pub mod instances;
 pub mod personality_test;
 pub mod personas;
