@@ -9,6 +9,7 @@ pub mod extract;
 pub mod handlers;
 pub mod limits;
 pub mod metrics;
+pub mod object_only;
 pub mod openapi;
 pub mod sdk_compat;
 pub mod state;

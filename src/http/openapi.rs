@@ -10,11 +10,13 @@
 //! `paths(...)` list of [`ApiDoc`] (the handler carries its own
 //! `#[utoipa::path]`).
 
+pub mod configured;
 pub mod conventions;
 pub mod params;
 
 use std::sync::OnceLock;
 
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -24,6 +26,8 @@ use super::error::ErrorBody;
 use super::handlers::{
     admin, engine, history, instances, personality_test, personas, system, usage,
 };
+use super::state::AppState;
+use crate::config::Config;
 
 /// The document's root: info, every operation, the schemas no operation
 /// names directly, and the tags.
@@ -81,18 +85,22 @@ use super::handlers::{
 )]
 pub struct ApiDoc;
 
-static DOCUMENT: OnceLock<String> = OnceLock::new();
-
-/// The finished document as a JSON value (conventions applied).
-pub fn document() -> Value {
-    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
-    conventions::apply(&mut document);
-    document
+/// The generated document with the conventions applied, built once per
+/// process (it depends only on the code).
+fn generated() -> &'static Value {
+    static GENERATED: OnceLock<Value> = OnceLock::new();
+    GENERATED.get_or_init(|| {
+        let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
+        conventions::apply(&mut document);
+        document
+    })
 }
 
-/// The serialised document, built once per process.
-fn document_text() -> &'static str {
-    DOCUMENT.get_or_init(|| document().to_string())
+/// The finished document for a server with this configuration.
+pub fn document(config: &Config) -> Value {
+    let mut document = generated().clone();
+    configured::apply(&mut document, config);
+    document
 }
 
 /// `GET /openapi.json`.
@@ -100,6 +108,7 @@ fn document_text() -> &'static str {
     get, path = "/openapi.json", tag = "operations", operation_id = "openapi",
     responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)),
 )]
-pub async fn serve() -> Response {
-    ([(CONTENT_TYPE, "application/json")], document_text()).into_response()
+pub async fn serve(State(state): State<AppState>) -> Response {
+    let text = document(&state.config).to_string();
+    ([(CONTENT_TYPE, "application/json")], text).into_response()
 }

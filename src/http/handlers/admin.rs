@@ -12,6 +12,7 @@ use crate::store::StoreError;
 
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::JsonBody;
+use crate::http::openapi::configured::TierName;
 use crate::http::state::AppState;
 
 /// `POST /v1/admin/accounts` body.
@@ -23,6 +24,7 @@ pub struct CreateAccountRequest {
     name: String,
     /// A configured tier (default `free`).
     #[serde(default)]
+    #[schema(value_type = Option<TierName>)]
     tier: Option<String>,
 }
 
@@ -132,6 +134,7 @@ pub async fn list_accounts(State(state): State<AppState>) -> ApiResult<Json<Acco
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccountRequest {
     /// A configured tier.
+    #[schema(value_type = TierName)]
     tier: String,
 }
 

@@ -14,6 +14,7 @@ use crate::time::{now_micros, parse_timestamp};
 use super::with_etag;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{IfMatch, JsonBody, QueryParams};
+use crate::http::object_only;
 use crate::http::openapi::params::{IfMatchHeader, InstanceId};
 use crate::http::state::{AppState, Caller};
 use crate::http::wire::{ContractBody, ProcessResultBody, SnapshotBody};
@@ -154,6 +155,7 @@ pub async fn process(
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1–100 observations, applied in order; explicit timestamps must not decrease.
+    #[serde(default, deserialize_with = "object_only::option_vec")]
     #[schema(value_type = Vec<ObservationInput>, required = true, min_items = 1, max_items = 100)]
     observations: Option<Vec<ObservationInput>>,
     /// Return every intermediate result, not only the final one.
@@ -366,7 +368,7 @@ pub struct ResetRequest {
 #[utoipa::path(
     post, path = "/v1/instances/{id}/reset", tag = "engine", operation_id = "reset_instance",
     params(InstanceId, IfMatchHeader),
-    request_body(content = ResetRequest, description = "An empty body resets to `initial`"),
+    request_body(content = Option<ResetRequest>, description = "Optional: an empty body resets to `initial`"),
     responses(
         (status = 200, description = "The state after the reset", body = SnapshotBody,
             headers(("ETag" = String, description = "The new instance version, quoted"))),

@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 use crate::actors::InstanceMessage;
 use crate::engine::DriftLevel;
 
+use super::page_bounds;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::QueryParams;
 use crate::http::openapi::params::InstanceId;
@@ -26,22 +27,6 @@ async fn check_owner(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(
         })
         .await?;
     Ok(())
-}
-
-fn page_bounds(
-    limit: Option<u64>,
-    offset: Option<u64>,
-    default: u64,
-    max: u64,
-) -> ApiResult<(u64, u64)> {
-    let limit = limit.unwrap_or(default);
-    if !(1..=max).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            format!("limit must be between 1 and {max}"),
-        ));
-    }
-    Ok((limit, offset.unwrap_or(0)))
 }
 
 /// Query of the history route.

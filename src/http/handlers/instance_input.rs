@@ -12,6 +12,7 @@ use crate::engine::{
     MODE_COUNT,
 };
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::object_only;
 
 /// `POST /v1/instances` body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -25,7 +26,7 @@ pub struct CreateInstanceRequest {
     #[schema(max_length = 1000)]
     pub(super) description: Option<String>,
     /// The starting state and profile; defaults everywhere when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only::option")]
     pub(super) initial_config: Option<InitialConfigInput>,
 }
 
@@ -47,7 +48,7 @@ pub struct InitialConfigInput {
     #[schema(schema_with = persona_id_schema)]
     persona_id: Option<String>,
     /// The behavioural profile (ENGINE.md); all fields optional.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only::option")]
     profile: Option<ProfileInput>,
 }
 

@@ -156,14 +156,7 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Json<PageBody<InstanceBody>>> {
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            "limit must be between 1 and 100",
-        ));
-    }
-    let offset = query.offset.unwrap_or(0);
+    let (limit, offset) = super::page_bounds(query.limit, query.offset, 20, 100)?;
     let sort = match query.sort.unwrap_or(SortKey::CreatedAt) {
         SortKey::CreatedAt => InstanceSort::CreatedAt,
         SortKey::Name => InstanceSort::Name,
@@ -228,7 +221,7 @@ pub struct UpdateInstanceRequest {
 #[utoipa::path(
     patch, path = "/v1/instances/{id}", tag = "instances", operation_id = "update_instance",
     params(InstanceId, IfMatchHeader),
-    request_body(content = UpdateInstanceRequest, description = "An empty body is a no-op"),
+    request_body(content = Option<UpdateInstanceRequest>, description = "Optional: an empty body changes nothing"),
     responses(
         (status = 200, description = "The updated instance", body = InstanceBody,
             headers(("ETag" = String, description = "The instance version, quoted"))),

@@ -18,6 +18,7 @@ use crate::time::now_micros;
 use super::instances::{create_for, validate_name};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{JsonBody, QueryParams};
+use crate::http::object_only;
 use crate::http::state::{AppState, Caller};
 use crate::http::wire::{ContractBody, SnapshotBody};
 
@@ -81,6 +82,7 @@ pub struct SubmitRequest {
     #[schema(value_type = Option<TestVersion>)]
     version: Option<String>,
     /// One answer per question of the version.
+    #[serde(default, deserialize_with = "object_only::option_vec")]
     #[schema(value_type = Vec<TestResponse>, required = true)]
     responses: Option<Vec<TestResponse>>,
     /// Apply the profile to this existing instance.

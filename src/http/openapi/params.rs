@@ -24,6 +24,10 @@ pub struct IfMatchHeader {
     /// Only apply the change if the instance is at this version: `"3"`,
     /// `3` or `W/"3"` (`*` means any). Mismatch → 409 `conflict`; a value
     /// that is not a version → 422.
-    #[param(rename = "If-Match", nullable = false)]
+    #[param(
+        rename = "If-Match",
+        nullable = false,
+        pattern = r#"^[ \t]*(\*|(W/)*"*[+-]?[0-9]{1,18}"*)[ \t]*$"#
+    )]
     if_match: Option<String>,
 }
