@@ -7,6 +7,7 @@ pub mod fault;
 pub mod history;
 pub mod instance_input;
 pub mod instances;
+pub mod observation_input;
 pub mod personality_test;
 pub mod personas;
 pub mod system;
