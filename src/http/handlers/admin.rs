@@ -20,7 +20,7 @@ use crate::http::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountRequest {
     /// Account name, 1–100 characters after trimming.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(pattern = r"^\s*\S([\s\S]{0,98}\S)?\s*$")]
     name: String,
     /// A configured tier (default `free`).
     #[serde(default)]

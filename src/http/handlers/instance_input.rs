@@ -19,7 +19,7 @@ use crate::http::object_only;
 #[serde(deny_unknown_fields)]
 pub struct CreateInstanceRequest {
     /// 1–100 characters after trimming.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
+    #[schema(value_type = String, required = true, pattern = r"^\s*\S([\s\S]{0,98}\S)?\s*$")]
     pub(super) name: Option<String>,
     /// At most 1000 characters; default `""`.
     #[serde(default)]

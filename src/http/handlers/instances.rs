@@ -209,7 +209,7 @@ pub async fn get(
 pub struct UpdateInstanceRequest {
     /// New name, 1–100 characters after trimming.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(pattern = r"^\s*\S([\s\S]{0,98}\S)?\s*$")]
     name: Option<String>,
     /// New description, at most 1000 characters.
     #[serde(default)]

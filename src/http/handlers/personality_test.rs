@@ -93,7 +93,7 @@ pub struct SubmitRequest {
     create_instance: Option<bool>,
     /// Name of the new instance (default `TestAgent`), 1–100 characters.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(pattern = r"^\s*\S([\s\S]{0,98}\S)?\s*$")]
     instance_name: Option<String>,
 }
 
