@@ -41,8 +41,9 @@ pub fn mode_actions(mode: Mode) -> &'static [&'static str] {
 }
 
 /// How quickly the agent moves from deliberation to action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = PersonaTempo)]
 pub enum Tempo {
     /// Deliberate, even pace.
     Measured,
@@ -55,8 +56,9 @@ pub enum Tempo {
 }
 
 /// Appetite for uncertain outcomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = PersonaRisk)]
 pub enum Risk {
     /// Avoids risk.
     Averse,
@@ -69,8 +71,9 @@ pub enum Risk {
 }
 
 /// A three-step scale used for expressiveness and commitment threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = PersonaDegree)]
 pub enum Degree {
     /// Low.
     Low,
@@ -81,7 +84,8 @@ pub enum Degree {
 }
 
 /// How a persona decides, in the vocabulary of the contract's `decision_style`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = PersonaDecisionStyle)]
 pub struct DecisionStyle {
     /// Pace of decisions.
     pub tempo: Tempo,
@@ -128,8 +132,9 @@ impl DecisionStyle {
 }
 
 /// The recovery path, in the vocabulary of the contract's `recovery_profile`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = PersonaRecoveryPath)]
 pub enum RecoveryPath {
     /// Settles back without a distinct recovery phase.
     Baseline,
@@ -142,18 +147,22 @@ pub enum RecoveryPath {
 }
 
 /// How a persona typically gets stressed and how it recovers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = PersonaStressRecovery)]
 pub struct StressRecovery {
     /// The usual way back to calm.
     pub preferred_path: RecoveryPath,
     /// Situations that typically push this persona into stress.
+    #[schema(value_type = Vec<String>)]
     pub typical_triggers: &'static [&'static str],
     /// Actions (from [`ACTIONS`]) it leans on while recovering.
+    #[schema(value_type = Vec<crate::engine::Action>)]
     pub recovery_actions: &'static [&'static str],
 }
 
 /// How a persona behaves in one kind of situation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = PersonaExpression)]
 pub struct Expression {
     /// The situation, e.g. `"under pressure"`.
     pub context: &'static str,

@@ -18,12 +18,13 @@ use std::sync::LazyLock;
 pub const PERSONA_ID_PREFIX: &str = "persona_";
 
 /// A reference persona as `GET /v1/personas` returns it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Persona {
     /// Public id: `persona_` + [`Persona::key`], e.g. `persona_analytical`.
     pub id: String,
     /// The engine's key, e.g. `analytical` (not on the wire).
     #[serde(skip)]
+    #[schema(ignore)]
     pub key: &'static str,
     /// Display name, e.g. `The Analyst`.
     pub name: &'static str,
@@ -36,16 +37,20 @@ pub struct Persona {
     /// Second dominant mode.
     pub mode_b: Mode,
     /// The persona's reference mode vector (the engine's table).
+    #[schema(value_type = crate::engine::ModeStrengths)]
     pub mode_profile: ModeProfile,
     /// Values the persona holds.
+    #[schema(value_type = Vec<String>)]
     pub core_values: &'static [&'static str],
     /// Actions (engine vocabulary, lowercase) it reaches for first.
+    #[schema(value_type = Vec<crate::engine::Action>)]
     pub preferred_actions: &'static [&'static str],
     /// Its calm-state decision style, in the contract's words.
     pub decision_style: DecisionStyle,
     /// What stresses it and how it recovers.
     pub stress_recovery: StressRecovery,
     /// How it behaves in typical situations.
+    #[schema(value_type = Vec<Expression>)]
     pub expressions: &'static [Expression],
 }
 

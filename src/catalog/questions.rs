@@ -15,7 +15,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A version of the personality test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum TestVersion {
     /// 14 questions, 2 per mode. The default when a request names none.
     #[default]
@@ -92,7 +93,7 @@ impl<'de> Deserialize<'de> for TestVersion {
 }
 
 /// One statement of the test, rated 1 (disagree) to 5 (agree).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Question {
     /// Stable id, 1-based; the same question has the same id in every version.
     pub id: u32,

@@ -18,12 +18,13 @@ pub const MAX_SCORE: i64 = 5;
 ///
 /// Both fields are wide signed integers so that any integer a client sends
 /// reaches [`score`] and gets a precise error rather than a type error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestResponse {
     /// Id of the question answered.
     pub question_id: i64,
     /// Agreement from 1 (strongly disagree) to 5 (strongly agree).
+    #[schema(minimum = 1, maximum = 5)]
     pub score: i64,
 }
 
@@ -132,13 +133,14 @@ pub fn infer_version(responses: &[TestResponse]) -> TestVersion {
 }
 
 /// One entry of `matched_personas`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PersonaMatch {
     /// Persona id, e.g. `persona_performer`.
     pub id: String,
     /// Display name, e.g. `The Performer`.
     pub name: &'static str,
     /// Match score in [0, 1] (the engine's cosine match).
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub match_score: f64,
 }
 

@@ -10,7 +10,19 @@ pub const ACTION_COUNT: usize = 14;
 
 /// An action an agent may be allowed or forbidden to take. The declaration
 /// order is the vocabulary order used for every action list on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Try something new.

@@ -5,7 +5,19 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Stress level, ordered by severity (LOW < MED < HIGH < OVER).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum StressLevel {
     /// Calm.
     #[serde(rename = "LOW")]
@@ -45,7 +57,7 @@ impl fmt::Display for StressLevel {
 }
 
 /// The coarse system state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SystemState {
     /// Normal operation.
@@ -74,7 +86,19 @@ impl fmt::Display for SystemState {
 }
 
 /// How far the mode vector has drifted from its anchor, ordered by severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum DriftLevel {
     /// Noise; the anchor follows slowly.
     #[serde(rename = "D0_noise")]

@@ -25,7 +25,7 @@ const VOLATILE_SWITCHES: f64 = 10.0;
 const LOCKED_STREAK: u32 = 50;
 
 /// The summary label of recent behaviour (first matching rule wins).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BehavioralPattern {
     /// Energy below 0.1.

@@ -9,7 +9,19 @@ pub const MODE_COUNT: usize = 7;
 
 /// A behavioural mode. The discriminant is the index into mode vectors,
 /// so the order here is part of the engine's definition (ENGINE.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Taking in and analysing information.

@@ -24,7 +24,7 @@ macro_rules! profile_enum {
     ($(#[$meta:meta])* $name:ident, $field:literal, $expected:literal,
      { $($(#[$vmeta:meta])* $variant:ident => $word:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "lowercase")]
         pub enum $name {
             $($(#[$vmeta])* $variant),+

@@ -8,7 +8,7 @@ use super::personas;
 use super::state::EngineState;
 
 /// Mode strengths as a JSON object keyed by mode name, in mode order.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModeStrengths {
     /// Perception strength.
     pub perception: f64,
@@ -56,7 +56,7 @@ impl From<ModeStrengths> for [f64; MODE_COUNT] {
 }
 
 /// The snapshot body without the server's ids, timestamp and version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SnapshotView {
     /// Mode strengths.
     pub mode_strengths: ModeStrengths,

@@ -142,13 +142,34 @@ impl ApiError {
     }
 }
 
+/// The JSON body of every error response (the OpenAPI `Error` schema).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// The stable machine code, e.g. `not_found`.
+    #[schema(value_type = String, pattern = "^[a-z_]+$", example = "not_found")]
+    pub error: &'static str,
+    /// A message for humans; never echoes credentials.
+    pub message: String,
+    /// The same code again (the Python SDK reads this one).
+    #[schema(value_type = String, pattern = "^[a-z_]+$", example = "not_found")]
+    pub code: &'static str,
+    /// Structured extras, e.g. `{"field": "signal_strength"}` or
+    /// `{"missing_questions": [3, 4]}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, nullable = false)]
+    pub details: Option<Value>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.code();
-        let mut body = json!({ "error": code, "message": self.to_string(), "code": code });
-        if let Some(details) = self.details() {
-            body["details"] = details;
-        }
+        let body = ErrorBody {
+            error: code,
+            message: self.to_string(),
+            code,
+            details: self.details(),
+        };
         let mut response = (self.status(), axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after() {
             response

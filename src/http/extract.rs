@@ -38,13 +38,19 @@ pub async fn read_body(request: Request, limit: usize) -> Result<Bytes, ApiError
         })
 }
 
-/// Parses JSON with a message that says what and where.
+/// Parses a JSON object with a message that says what and where. Every
+/// request body is an object: serde's derive would also read a struct from
+/// an array of its fields in order, which no client means. No body, or a
+/// JSON `null`, reads as `{}`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let bytes: &[u8] = if bytes.trim_ascii().is_empty() || bytes.trim_ascii() == b"null" {
         b"{}"
     } else {
         bytes
     };
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid("the request body must be a JSON object"));
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         let message = match e.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {

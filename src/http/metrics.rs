@@ -59,6 +59,11 @@ pub async fn record_request(request: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text exposition", body = String,
+        content_type = "text/plain")),
+)]
 pub async fn render(State(state): State<AppState>) -> Response {
     let stats = state.registry.stats();
     metrics::gauge!("identity_os_instance_actors_live").set(stats.live as f64);

@@ -3,12 +3,15 @@
 //! else to the actors and the store.
 
 pub mod auth;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod limits;
 pub mod listener;
 pub mod metrics;
+pub mod object_only;
+pub mod openapi;
 pub mod sdk_compat;
 pub mod state;
 pub mod timeout;
@@ -122,6 +125,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         // Public: Stripe authenticates with the Stripe-Signature header.
         .route("/v1/billing/webhook", post(billing::webhook))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/docs", get(docs::page))
         .merge(api)
         .merge(admin)
         .fallback(system::not_found)

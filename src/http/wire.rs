@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use crate::actors::{InstanceMeta, InstanceView, ProcessOutcome, StepView};
 use crate::engine::{
@@ -17,17 +18,37 @@ use crate::time::format_timestamp;
 pub const SCHEMA_VERSION: &str = "1.0";
 
 /// An instance (create, get, list, patch).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Instance)]
 pub struct InstanceBody {
+    /// `inst_` + 16 lowercase hex digits.
+    #[schema(pattern = "^inst_[0-9a-f]{16}$")]
     pub id: String,
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// At most 1000 characters.
+    #[schema(max_length = 1000)]
     pub description: String,
+    /// RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub updated_at: String,
+    /// Completed engine cycles.
     pub cycle_count: u64,
+    /// Energy in [0, 1].
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub energy_level: f64,
+    /// `LOW`, `MED`, `HIGH` or `OVER`.
+    #[schema(value_type = crate::engine::StressLevel)]
     pub stress_level: String,
+    /// Stability in [0, 1].
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub stability_index: f64,
+    /// Optimistic-lock version (also the `ETag`).
+    #[schema(minimum = 1)]
     pub version: i64,
 }
 
@@ -67,14 +88,26 @@ impl InstanceBody {
 }
 
 /// A snapshot: the engine's view plus identity and time.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Snapshot)]
 pub struct SnapshotBody {
+    /// Always `1.0`.
+    #[schema(value_type = String, example = "1.0")]
     pub schema_version: &'static str,
+    /// The instance.
+    #[schema(pattern = "^inst_[0-9a-f]{16}$")]
     pub instance_id: String,
+    /// Stable id of this state: `snap_` + 16 hex digits.
+    #[schema(pattern = "^snap_[0-9a-f]{16}$")]
     pub snapshot_id: String,
+    /// The engine's view of the state.
     #[serde(flatten)]
     pub view: SnapshotView,
+    /// RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub timestamp: String,
+    /// The instance version this state belongs to.
+    #[schema(minimum = 1)]
     pub version: i64,
 }
 
@@ -100,10 +133,16 @@ impl SnapshotBody {
 }
 
 /// An execution contract with the instance id.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Contract)]
 pub struct ContractBody {
+    /// Always `1.0`.
+    #[schema(value_type = String, example = "1.0")]
     pub schema_version: &'static str,
+    /// The instance.
+    #[schema(pattern = "^inst_[0-9a-f]{16}$")]
     pub instance_id: String,
+    /// The engine's contract.
     #[serde(flatten)]
     pub contract: ExecutionContract,
 }
@@ -120,12 +159,20 @@ impl ContractBody {
 }
 
 /// The drift reading of one processed observation.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Drift)]
 pub struct DriftBody {
+    /// The drift level of this cycle.
+    #[schema(value_type = crate::engine::DriftLevel)]
     pub level: &'static str,
+    /// How far the modes moved from their anchor.
     pub magnitude: f64,
+    /// The modes that moved most.
     pub affected_modes: Vec<Mode>,
+    /// Whether the state was rolled back to the last stable point (D3).
     pub rolled_back: bool,
+    /// RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub timestamp: String,
 }
 
@@ -142,10 +189,15 @@ impl DriftBody {
 }
 
 /// One ProcessResult.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ProcessResult)]
 pub struct ProcessResultBody {
+    /// The state after the observation.
     pub snapshot: SnapshotBody,
+    /// The contract for that state.
     pub contract: ContractBody,
+    /// The drift reading; `null` during the warm-up (first 20 cycles).
+    #[schema(required = true)]
     pub drift: Option<DriftBody>,
 }
 
@@ -172,14 +224,22 @@ impl ProcessResultBody {
 }
 
 /// A page of a listing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PageBody<T: Serialize> {
+    /// The instance whose log this is (history and drift pages only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, pattern = "^inst_[0-9a-f]{16}$")]
     pub instance_id: Option<String>,
+    /// This page.
     pub items: Vec<T>,
+    /// All items there are.
     pub total: u64,
+    /// The page size asked for.
+    #[schema(minimum = 1)]
     pub limit: u64,
+    /// Items skipped.
     pub offset: u64,
+    /// Whether more items follow this page.
     pub has_more: bool,
 }
 
@@ -205,13 +265,25 @@ impl<T: Serialize> PageBody<T> {
 }
 
 /// One history item.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HistoryItem)]
 pub struct ObservationBody {
+    /// The cycle this observation produced.
     pub cycle_number: u64,
+    /// The targeted mode.
+    #[schema(value_type = Mode)]
     pub mode_target: String,
+    /// Signal strength in [0, 1].
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub signal_strength: f64,
+    /// Confidence in [0, 1].
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub confidence: f64,
+    /// The caller's metadata, as sent.
+    #[schema(value_type = Object)]
     pub context: serde_json::Value,
+    /// Effective time of the observation, RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub timestamp: String,
 }
 
@@ -230,13 +302,23 @@ impl From<ObservationRow> for ObservationBody {
 }
 
 /// One drift-log item.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DriftEvent)]
 pub struct DriftEventBody {
+    /// The cycle of the event.
     pub cycle_number: u64,
+    /// Its drift level.
+    #[schema(value_type = crate::engine::DriftLevel)]
     pub level: String,
+    /// Its magnitude.
     pub magnitude: f64,
+    /// The modes that moved most.
+    #[schema(value_type = Vec<Mode>)]
     pub affected_modes: Vec<String>,
+    /// Whether the state was rolled back.
     pub rolled_back: bool,
+    /// RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub timestamp: String,
 }
 

@@ -25,7 +25,7 @@ use super::state::EngineState;
 const PATH_A_RESILIENCE: f64 = 0.45;
 
 /// Contract `memory_context`: the fourteen memory signals.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemoryContext {
     /// Spikes into HIGH/OVER (and HIGH → OVER).
     pub stress_spike_count: u32,
@@ -58,7 +58,7 @@ pub struct MemoryContext {
 }
 
 /// Contract `self_model_context`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SelfModelContext {
     /// Learned from completed stress episodes.
     pub stress_resilience: f64,
@@ -74,7 +74,7 @@ pub struct SelfModelContext {
 
 /// The execution contract; field order and names are the wire format
 /// (the server adds `schema_version` and `instance_id`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExecutionContract {
     /// Completed cycles.
     pub cycle_count: u64,

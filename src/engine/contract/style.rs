@@ -22,7 +22,7 @@ const COOLDOWN_ENERGY: f64 = 0.3;
 const IDENTITY_LOCK: f64 = 0.8;
 
 /// How fast the agent should move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Tempo {
     /// Deliberate, the default under pressure.
@@ -36,7 +36,7 @@ pub enum Tempo {
 }
 
 /// A three-step degree used for expressiveness and commitment threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Degree {
     /// Low.
@@ -48,7 +48,7 @@ pub enum Degree {
 }
 
 /// How the agent should decide (contract `decision_style`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionStyle {
     /// Pace of action.
     pub tempo: Tempo,
@@ -108,7 +108,7 @@ pub(crate) fn decision_style(x: &StyleInputs) -> DecisionStyle {
 }
 
 /// The recovery route the agent is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RecoveryPath {
     /// Swinging in and out of stress or between targets.
@@ -122,7 +122,7 @@ pub enum RecoveryPath {
 }
 
 /// Contract `recovery_profile`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecoveryProfile {
     /// The recovery route.
     pub preferred_path: RecoveryPath,
@@ -168,7 +168,7 @@ pub(crate) fn recovery_profile(x: &RecoveryInputs) -> RecoveryProfile {
 }
 
 /// Contract `hard_locks`: hard limits, `null` when not in force.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HardLocks {
     /// Maximum options to consider (OVER).
     pub option_set_max: Option<u32>,

@@ -70,7 +70,7 @@ pub(crate) fn max_steps_remaining(energy: f64, burn: f64) -> Option<u32> {
 }
 
 /// How closely the agent should be supervised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CollaborationStyle {
     /// Trust ≥ 0.7.
@@ -82,7 +82,7 @@ pub enum CollaborationStyle {
 }
 
 /// Contract `trust_profile`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrustProfile {
     /// Trust in [0, 1].
     pub trust: f64,

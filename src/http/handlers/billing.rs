@@ -19,8 +19,8 @@
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::actors::{BillingError, BillingHandle, EventResult, WebhookError};
 use crate::store::BillingEventOutcome;
@@ -33,22 +33,53 @@ use crate::http::state::{AppState, Caller};
 const MAX_URL_LEN: usize = 2048;
 
 /// `POST /v1/billing/checkout` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
+    /// A paid plan with a configured Stripe price (`indie`, `pro`).
     plan: String,
+    /// Where Stripe sends the customer after paying (default `[billing] success_url`).
     #[serde(default)]
     success_url: Option<String>,
+    /// Where Stripe sends the customer after cancelling (default `[billing] cancel_url`).
     #[serde(default)]
     cancel_url: Option<String>,
 }
 
+/// `POST /v1/billing/checkout` response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckoutBody {
+    /// The Stripe Checkout page to send the customer to.
+    checkout_url: String,
+    /// The Stripe Checkout Session id.
+    session_id: String,
+}
+
 /// `POST /v1/billing/portal` body (optional).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortalRequest {
+    /// Where the portal returns to (default `[billing] success_url`).
     #[serde(default)]
     return_url: Option<String>,
+}
+
+/// `POST /v1/billing/portal` response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalBody {
+    /// The Stripe customer-portal page.
+    portal_url: String,
+}
+
+/// `POST /v1/billing/webhook` response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookBody {
+    /// Always `true`.
+    received: bool,
+    /// The Stripe event id.
+    event_id: String,
+    /// `applied`, `replayed`, `stale`, `no_account` or `ignored`.
+    outcome: &'static str,
 }
 
 impl From<BillingError> for ApiError {
@@ -98,11 +129,20 @@ fn redirect_url(field: &str, url: Option<String>) -> ApiResult<Option<String>> {
 }
 
 /// Starts a Stripe Checkout (subscription mode) for the caller's account.
+#[utoipa::path(
+    post, path = "/v1/billing/checkout", tag = "billing", operation_id = "create_checkout",
+    request_body = CheckoutRequest,
+    responses(
+        (status = 200, description = "A Stripe Checkout Session for the plan", body = CheckoutBody),
+        (status = 422, description = "Unknown or unpriced plan (`invalid_plan`), or a bad URL / unknown field (`invalid_request`)"),
+        (status = 500, description = "Billing is not configured (`stripe_not_configured`) or Stripe failed (`internal`)"),
+    ),
+)]
 pub async fn checkout(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<CheckoutRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CheckoutBody>> {
     let billing = billing(&state)?;
     let plans = purchasable(&state);
     if !plans.contains(&body.plan.as_str()) {
@@ -121,21 +161,31 @@ pub async fn checkout(
     let session = billing
         .checkout(caller.account, body.plan, success_url, cancel_url)
         .await?;
-    Ok(Json(
-        json!({ "checkout_url": session.url, "session_id": session.id }),
-    ))
+    Ok(Json(CheckoutBody {
+        checkout_url: session.url,
+        session_id: session.id,
+    }))
 }
 
 /// Opens a Stripe customer-portal session for the caller's account.
+#[utoipa::path(
+    post, path = "/v1/billing/portal", tag = "billing", operation_id = "create_portal",
+    request_body(content = Option<PortalRequest>, description = "Optional; an empty body is fine"),
+    responses(
+        (status = 200, description = "A Stripe customer-portal session", body = PortalBody),
+        (status = 422, description = "A bad URL or unknown field (`invalid_request`)"),
+        (status = 500, description = "Billing is not configured (`stripe_not_configured`) or Stripe failed (`internal`)"),
+    ),
+)]
 pub async fn portal(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<PortalRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PortalBody>> {
     let billing = billing(&state)?;
     let return_url = redirect_url("return_url", body.return_url)?;
     let url = billing.portal(caller.account, return_url).await?;
-    Ok(Json(json!({ "portal_url": url })))
+    Ok(Json(PortalBody { portal_url: url }))
 }
 
 fn signature_header(headers: &HeaderMap) -> Option<&str> {
@@ -147,7 +197,21 @@ fn signature_header(headers: &HeaderMap) -> Option<&str> {
 
 /// Receives a Stripe event: verify the signature on the raw body, then
 /// apply the event once. No bearer auth: the signature is the credential.
-pub async fn webhook(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+#[utoipa::path(
+    post, path = "/v1/billing/webhook", tag = "billing", operation_id = "stripe_webhook",
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix>,v1=<hex HMAC-SHA256>[,v1=…]`")),
+    request_body(content = Object, description = "A Stripe event, verified on its raw bytes"),
+    responses(
+        (status = 200, description = "Verified; applied at most once", body = WebhookBody),
+        (status = 400, description = "Missing, malformed, stale or wrong `Stripe-Signature` (`webhook_verification_failed`)"),
+        (status = 422, description = "A verified body that is not a Stripe event (`invalid_request`)"),
+        (status = 500, description = "Billing is not configured (`stripe_not_configured`)"),
+    ),
+)]
+pub async fn webhook(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<WebhookBody>> {
     let billing = billing(&state)?;
     let signature = signature_header(request.headers()).map(str::to_owned);
     let body = read_body(request, state.config.server.body_limit_bytes).await?;
@@ -166,7 +230,9 @@ pub async fn webhook(State(state): State<AppState>, request: Request) -> ApiResu
         EventResult::Handled(BillingEventOutcome::Stale { .. }) => "stale",
         EventResult::Handled(BillingEventOutcome::NoAccount) => "no_account",
     };
-    Ok(Json(
-        json!({ "received": true, "event_id": id, "outcome": outcome }),
-    ))
+    Ok(Json(WebhookBody {
+        received: true,
+        event_id: id,
+        outcome,
+    }))
 }

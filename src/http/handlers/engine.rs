@@ -5,76 +5,22 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
+pub use super::observation_input::ObservationInput;
 use crate::actors::{InstanceMessage, ResetMode, TimedObservation};
-use crate::engine::{Mode, Observation};
-use crate::time::{now_micros, parse_timestamp};
+use crate::time::now_micros;
 
 use super::with_etag;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{IfMatch, JsonBody, QueryParams};
+use crate::http::object_only;
+use crate::http::openapi::params::{IfMatchHeader, InstanceId};
 use crate::http::state::{AppState, Caller};
 use crate::http::wire::{ContractBody, ProcessResultBody, SnapshotBody};
 
-/// Largest accepted `context`, serialised.
-const MAX_CONTEXT_BYTES: usize = 16 * 1024;
 /// Largest accepted batch.
 const MAX_BATCH: usize = 100;
-
-/// One observation as sent by clients.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ObservationInput {
-    mode_target: Option<String>,
-    signal_strength: Option<f64>,
-    #[serde(default)]
-    confidence: Option<f64>,
-    #[serde(default)]
-    timestamp: Option<String>,
-    #[serde(default)]
-    context: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-impl ObservationInput {
-    /// Validates everything the engine and the throttle need.
-    fn validate(self) -> ApiResult<TimedObservation> {
-        let mode_text = self
-            .mode_target
-            .ok_or_else(|| ApiError::invalid_field("mode_target", "mode_target is required"))?;
-        let mode: Mode = mode_text
-            .parse()
-            .map_err(|e| ApiError::invalid_field("mode_target", format!("mode_target: {e}")))?;
-        let strength = self.signal_strength.ok_or_else(|| {
-            ApiError::invalid_field("signal_strength", "signal_strength is required")
-        })?;
-        let observation = Observation::new(mode, strength, self.confidence.unwrap_or(1.0))
-            .map_err(|e| ApiError::invalid_field(e.field(), e.to_string()))?;
-        let timestamp = match self.timestamp {
-            None => None,
-            Some(text) => Some(parse_timestamp(&text).ok_or_else(|| {
-                ApiError::invalid_field(
-                    "timestamp",
-                    format!("timestamp {text:?} is not an RFC 3339 / ISO 8601 date-time"),
-                )
-            })?),
-        };
-        let context_json = serde_json::Value::Object(self.context.unwrap_or_default()).to_string();
-        if context_json.len() > MAX_CONTEXT_BYTES {
-            return Err(ApiError::invalid_field(
-                "context",
-                format!(
-                    "context is {} bytes serialised; at most {MAX_CONTEXT_BYTES} are allowed",
-                    context_json.len()
-                ),
-            ));
-        }
-        Ok(TimedObservation {
-            observation,
-            timestamp,
-            context_json,
-        })
-    }
-}
 
 async fn run(
     state: &AppState,
@@ -107,6 +53,18 @@ async fn run(
 }
 
 /// `POST /v1/instances/{id}/process`.
+#[utoipa::path(
+    post, path = "/v1/instances/{id}/process", tag = "engine", operation_id = "process_observation",
+    params(InstanceId, IfMatchHeader),
+    request_body = ObservationInput,
+    responses(
+        (status = 200, description = "The observation and the new state are committed", body = ProcessResultBody,
+            headers(("ETag" = String, description = "The new instance version, quoted"))),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+        (status = 409, description = "`If-Match` names another version (`conflict`)"),
+        (status = 429, description = "`throttled` (closer than `MIN_CYCLE_INTERVAL` to the previous observation), `quota_exceeded` (monthly cycles spent; no `Retry-After`) or `rate_limited`"),
+    ),
+)]
 pub async fn process(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -122,17 +80,25 @@ pub async fn process(
 }
 
 /// `POST /v1/instances/{id}/process/batch` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    /// 1–100 observations, applied in order; explicit timestamps must not decrease.
+    #[serde(default, deserialize_with = "object_only::option_vec")]
+    #[schema(value_type = Vec<ObservationInput>, required = true, min_items = 1, max_items = 100)]
     observations: Option<Vec<ObservationInput>>,
+    /// Return every intermediate result, not only the final one.
     #[serde(default)]
     include_intermediate: Option<bool>,
 }
 
 /// Query of the batch route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BatchQuery {
+    /// Return every intermediate result (either this or the body field
+    /// turns it on).
+    #[param(value_type = bool, required = false)]
     include_intermediate: Option<String>,
 }
 
@@ -189,6 +155,23 @@ fn validate_batch(inputs: Vec<ObservationInput>) -> ApiResult<Vec<TimedObservati
 }
 
 /// `POST /v1/instances/{id}/process/batch` → array of ProcessResult.
+#[utoipa::path(
+    post, path = "/v1/instances/{id}/process/batch", tag = "engine", operation_id = "process_batch",
+    params(InstanceId, IfMatchHeader, BatchQuery),
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "All observations committed atomically: every intermediate result, or a one-element array with the final one",
+            body = Vec<ProcessResultBody>,
+            headers(
+                ("ETag" = String, description = "The new instance version, quoted"),
+                ("X-Processed-Count" = u32, description = "Observations applied"),
+            )),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+        (status = 409, description = "`If-Match` names another version (`conflict`)"),
+        (status = 422, description = "A bad observation (`details.index` names it), decreasing timestamps, or 0 / more than 100 observations (`invalid_request`)"),
+        (status = 429, description = "`throttled`, `quota_exceeded` (the remaining quota is smaller than the batch; no `Retry-After`) or `rate_limited`"),
+    ),
+)]
 pub async fn process_batch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -226,6 +209,15 @@ pub async fn process_batch(
 }
 
 /// `GET /v1/instances/{id}/snapshot`.
+#[utoipa::path(
+    get, path = "/v1/instances/{id}/snapshot", tag = "engine", operation_id = "get_snapshot",
+    params(InstanceId),
+    responses(
+        (status = 200, description = "The current state", body = SnapshotBody,
+            headers(("ETag" = String, description = "The instance version, quoted"))),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+    ),
+)]
 pub async fn snapshot(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -243,6 +235,15 @@ pub async fn snapshot(
 }
 
 /// `GET /v1/instances/{id}/contract`.
+#[utoipa::path(
+    get, path = "/v1/instances/{id}/contract", tag = "engine", operation_id = "get_contract",
+    params(InstanceId),
+    responses(
+        (status = 200, description = "What the agent may do now", body = ContractBody,
+            headers(("ETag" = String, description = "The instance version, quoted"))),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+    ),
+)]
 pub async fn contract(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -259,15 +260,39 @@ pub async fn contract(
     Ok(with_etag(StatusCode::OK, view.meta.version, &body))
 }
 
+/// Which state a reset restores.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetModeInput {
+    /// The state the instance was created with (or last set by a personality test).
+    Initial,
+    /// Neutral defaults (all modes 0, energy 0.8, profile kept).
+    Default,
+    /// The last state the drift detector considered stable.
+    LastStable,
+}
+
 /// `POST /v1/instances/{id}/reset` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
+    /// Default `initial`.
     #[serde(default)]
-    mode: Option<String>,
+    mode: Option<ResetModeInput>,
 }
 
 /// `POST /v1/instances/{id}/reset` → Snapshot.
+#[utoipa::path(
+    post, path = "/v1/instances/{id}/reset", tag = "engine", operation_id = "reset_instance",
+    params(InstanceId, IfMatchHeader),
+    request_body(content = Option<ResetRequest>, description = "Optional: an empty body resets to `initial`"),
+    responses(
+        (status = 200, description = "The state after the reset", body = SnapshotBody,
+            headers(("ETag" = String, description = "The new instance version, quoted"))),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+        (status = 409, description = "`If-Match` names another version, or `last_stable` without a stable point yet (`conflict`)"),
+    ),
+)]
 pub async fn reset(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -275,16 +300,10 @@ pub async fn reset(
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<ResetRequest>,
 ) -> ApiResult<Response> {
-    let mode = match body.mode.as_deref().unwrap_or("initial") {
-        "initial" => ResetMode::Initial,
-        "default" => ResetMode::Default,
-        "last_stable" => ResetMode::LastStable,
-        other => {
-            return Err(ApiError::invalid_field(
-                "mode",
-                format!("mode must be initial, default or last_stable, not {other:?}"),
-            ))
-        }
+    let mode = match body.mode.unwrap_or(ResetModeInput::Initial) {
+        ResetModeInput::Initial => ResetMode::Initial,
+        ResetModeInput::Default => ResetMode::Default,
+        ResetModeInput::LastStable => ResetMode::LastStable,
     };
     let account_id = caller.account.id;
     let view = state

@@ -3,11 +3,14 @@
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::engine::DriftLevel;
 
+use super::page_bounds;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::QueryParams;
+use crate::http::openapi::params::InstanceId;
 use crate::http::state::{AppState, Caller};
 use crate::http::wire::{DriftEventBody, ObservationBody, PageBody};
 
@@ -19,30 +22,27 @@ async fn check_owner(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(
     Ok(())
 }
 
-fn page_bounds(
-    limit: Option<u64>,
-    offset: Option<u64>,
-    default: u64,
-    max: u64,
-) -> ApiResult<(u64, u64)> {
-    let limit = limit.unwrap_or(default);
-    if !(1..=max).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            format!("limit must be between 1 and {max}"),
-        ));
-    }
-    Ok((limit, offset.unwrap_or(0)))
-}
-
 /// Query of the history route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// Page size, 1–1000 (default 50).
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
     limit: Option<u64>,
+    /// Items to skip (default 0).
+    #[param(nullable = false)]
     offset: Option<u64>,
 }
 
 /// `GET /v1/instances/{id}/history`: observations, newest first.
+#[utoipa::path(
+    get, path = "/v1/instances/{id}/history", tag = "history", operation_id = "get_history",
+    params(InstanceId, HistoryQuery),
+    responses(
+        (status = 200, description = "A page of observations, newest first", body = PageBody<ObservationBody>),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+    ),
+)]
 pub async fn history(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -63,15 +63,44 @@ pub async fn history(
 }
 
 /// Query of the drift route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DriftQuery {
+    /// Only events of this level; `D0`–`D3` are accepted for the long
+    /// names, case-insensitively.
     #[serde(rename = "type")]
+    #[param(schema_with = drift_filter_schema)]
     level: Option<String>,
+    /// Page size, 1–1000 (default 20).
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
     limit: Option<u64>,
+    /// Items to skip (default 0).
+    #[param(nullable = false)]
     offset: Option<u64>,
 }
 
+/// The drift filter: the long or the short name of a level (or empty for
+/// no filter).
+fn drift_filter_schema() -> utoipa::openapi::schema::Object {
+    let names = DriftLevel::ALL
+        .iter()
+        .flat_map(|l| [l.as_str(), l.short()])
+        .chain([""]);
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(names))
+        .build()
+}
+
 /// `GET /v1/instances/{id}/drift`: drift events, newest first.
+#[utoipa::path(
+    get, path = "/v1/instances/{id}/drift", tag = "history", operation_id = "get_drift",
+    params(InstanceId, DriftQuery),
+    responses(
+        (status = 200, description = "A page of drift events, newest first", body = PageBody<DriftEventBody>),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+    ),
+)]
 pub async fn drift(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -4,198 +4,25 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::accounts::random_id;
 use crate::actors::{InstanceMessage, InstanceMeta, InstanceModel};
-use crate::engine::personas::persona_profile;
-use crate::engine::{
-    DriftTolerance, EnergyPolicy, EngineState, Mode, Profile, RiskPosture, StressTolerance,
-    MODE_COUNT,
-};
+use crate::engine::{EngineState, Profile};
 use crate::store::{InstanceSort, SortOrder};
 use crate::time::now_micros;
 
+pub use super::instance_input::{
+    build_initial, validate_description, validate_name, CreateInstanceRequest, InitialConfigInput,
+    ProfileInput,
+};
 use super::with_etag;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{IfMatch, JsonBody, QueryParams};
+use crate::http::openapi::params::{IfMatchHeader, InstanceId};
 use crate::http::state::{AppState, Caller};
 use crate::http::wire::{InstanceBody, PageBody};
-
-/// `POST /v1/instances` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateInstanceRequest {
-    name: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    initial_config: Option<InitialConfigInput>,
-}
-
-/// `initial_config` of a new instance.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InitialConfigInput {
-    #[serde(default)]
-    mode_strengths: Option<BTreeMap<String, f64>>,
-    #[serde(default)]
-    energy_level: Option<f64>,
-    #[serde(default)]
-    persona_id: Option<String>,
-    #[serde(default)]
-    profile: Option<ProfileInput>,
-}
-
-/// `initial_config.profile`: strings are parsed case-insensitively.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileInput {
-    #[serde(default)]
-    core_modes: Option<Vec<String>>,
-    #[serde(default)]
-    suppressed_modes: Option<Vec<String>>,
-    #[serde(default)]
-    risk_posture: Option<String>,
-    #[serde(default)]
-    energy_policy: Option<String>,
-    #[serde(default)]
-    stress_tolerance: Option<String>,
-    #[serde(default)]
-    drift_tolerance: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-}
-
-/// Trims and checks a name: 1–100 characters.
-pub fn validate_name(name: &str) -> ApiResult<String> {
-    let trimmed = name.trim();
-    match trimmed.chars().count() {
-        0 => Err(ApiError::invalid_field("name", "name must not be empty")),
-        1..=100 => Ok(trimmed.to_string()),
-        n => Err(ApiError::invalid_field(
-            "name",
-            format!("name is {n} characters; at most 100 are allowed"),
-        )),
-    }
-}
-
-/// Checks a description: at most 1000 characters.
-pub fn validate_description(description: String) -> ApiResult<String> {
-    let n = description.chars().count();
-    if n > 1000 {
-        return Err(ApiError::invalid_field(
-            "description",
-            format!("description is {n} characters; at most 1000 are allowed"),
-        ));
-    }
-    Ok(description)
-}
-
-fn parse_mode(field: &str, text: &str) -> ApiResult<Mode> {
-    text.parse::<Mode>()
-        .map_err(|e| ApiError::invalid_field(field, format!("{field}: {e}")))
-}
-
-fn parse_choice<T: std::str::FromStr>(field: &str, text: &str, allowed: &str) -> ApiResult<T> {
-    text.parse::<T>().map_err(|_| {
-        ApiError::invalid_field(
-            field,
-            format!("{field} must be one of {allowed}, not {text:?}"),
-        )
-    })
-}
-
-fn parse_modes(field: &str, list: Option<Vec<String>>) -> ApiResult<Vec<Mode>> {
-    let mut modes = Vec::new();
-    for text in list.unwrap_or_default() {
-        let mode = parse_mode(field, &text)?;
-        if !modes.contains(&mode) {
-            modes.push(mode);
-        }
-    }
-    Ok(modes)
-}
-
-fn build_profile(input: ProfileInput) -> ApiResult<Profile> {
-    let mut profile = Profile {
-        core_modes: parse_modes("profile.core_modes", input.core_modes)?,
-        suppressed_modes: parse_modes("profile.suppressed_modes", input.suppressed_modes)?,
-        ..Profile::default()
-    };
-    if let Some(text) = input.risk_posture {
-        profile.risk_posture = Some(parse_choice::<RiskPosture>(
-            "profile.risk_posture",
-            &text,
-            "seeking, moderate, averse, bounded",
-        )?);
-    }
-    if let Some(text) = input.energy_policy {
-        profile.energy_policy = parse_choice::<EnergyPolicy>(
-            "profile.energy_policy",
-            &text,
-            "conservative, balanced, aggressive",
-        )?;
-    }
-    if let Some(text) = input.stress_tolerance {
-        profile.stress_tolerance = parse_choice::<StressTolerance>(
-            "profile.stress_tolerance",
-            &text,
-            "fragile, normal, resilient",
-        )?;
-    }
-    if let Some(text) = input.drift_tolerance {
-        profile.drift_tolerance = parse_choice::<DriftTolerance>(
-            "profile.drift_tolerance",
-            &text,
-            "strict, normal, permissive",
-        )?;
-    }
-    if let Some(description) = input.description {
-        let n = description.chars().count();
-        if n > 500 {
-            return Err(ApiError::invalid_field(
-                "profile.description",
-                format!("profile.description is {n} characters; at most 500 are allowed"),
-            ));
-        }
-        profile.description = Some(description);
-    }
-    Ok(profile)
-}
-
-/// Turns `initial_config` into the profile and the initial engine state.
-pub fn build_initial(config: InitialConfigInput) -> ApiResult<(Profile, EngineState)> {
-    let mut modes = [0.0; MODE_COUNT];
-    if let Some(persona) = &config.persona_id {
-        modes = persona_profile(persona).ok_or_else(|| {
-            ApiError::invalid_field(
-                "initial_config.persona_id",
-                format!("unknown persona {persona:?}"),
-            )
-        })?;
-    }
-    for (name, value) in config.mode_strengths.unwrap_or_default() {
-        let mode = parse_mode("initial_config.mode_strengths", &name)?;
-        if !value.is_finite() || !(-1.0..=1.0).contains(&value) {
-            return Err(ApiError::invalid_field(
-                "initial_config.mode_strengths",
-                format!("mode_strengths.{name} must be a number in [-1, 1], got {value}"),
-            ));
-        }
-        modes[mode.index()] = value;
-    }
-    let energy = config.energy_level.unwrap_or(0.8);
-    if !energy.is_finite() || !(0.0..=1.0).contains(&energy) {
-        return Err(ApiError::invalid_field(
-            "initial_config.energy_level",
-            format!("energy_level must be a number in [0, 1], got {energy}"),
-        ));
-    }
-    let profile = build_profile(config.profile.unwrap_or_default())?;
-    Ok((profile, EngineState::new(modes, energy)))
-}
 
 /// Creates and stores a new instance for the caller (also used by the
 /// personality test). Enforces the tier's instance limit atomically.
@@ -234,6 +61,27 @@ pub async fn create_for(
 }
 
 /// `POST /v1/instances` → 201.
+#[utoipa::path(
+    post, path = "/v1/instances", tag = "instances", operation_id = "create_instance",
+    request_body = CreateInstanceRequest,
+    responses(
+        (status = 201, description = "The new instance", body = InstanceBody,
+            headers(("ETag" = String, description = "The instance version, quoted")),
+            links(
+                ("GetInstance" = (operation_id = "get_instance", parameters(("id" = "$response.body#/id")))),
+                ("UpdateInstance" = (operation_id = "update_instance", parameters(("id" = "$response.body#/id")))),
+                ("ProcessObservation" = (operation_id = "process_observation", parameters(("id" = "$response.body#/id")))),
+                ("ProcessBatch" = (operation_id = "process_batch", parameters(("id" = "$response.body#/id")))),
+                ("GetSnapshot" = (operation_id = "get_snapshot", parameters(("id" = "$response.body#/id")))),
+                ("GetContract" = (operation_id = "get_contract", parameters(("id" = "$response.body#/id")))),
+                ("ResetInstance" = (operation_id = "reset_instance", parameters(("id" = "$response.body#/id")))),
+                ("GetHistory" = (operation_id = "get_history", parameters(("id" = "$response.body#/id")))),
+                ("GetDrift" = (operation_id = "get_drift", parameters(("id" = "$response.body#/id")))),
+                ("DeleteInstance" = (operation_id = "delete_instance", parameters(("id" = "$response.body#/id")))),
+            )),
+        (status = 403, description = "The tier's instance limit is reached (`forbidden`)"),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -259,48 +107,63 @@ pub async fn create(
     ))
 }
 
+/// Sort key of the instance listing.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    /// Creation time.
+    CreatedAt,
+    /// Name.
+    Name,
+}
+
+/// Sort direction of the instance listing.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Ascending.
+    Asc,
+    /// Descending.
+    Desc,
+}
+
 /// Query of `GET /v1/instances`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     limit: Option<u64>,
+    /// Items to skip (default 0).
+    #[param(nullable = false)]
     offset: Option<u64>,
-    sort: Option<String>,
-    order: Option<String>,
+    /// Sort key (default `created_at`).
+    #[param(inline, nullable = false)]
+    sort: Option<SortKey>,
+    /// Sort direction (default `desc`).
+    #[param(inline, nullable = false)]
+    order: Option<Direction>,
 }
 
 /// `GET /v1/instances`.
+#[utoipa::path(
+    get, path = "/v1/instances", tag = "instances", operation_id = "list_instances",
+    params(ListQuery),
+    responses((status = 200, description = "A page of the caller's instances", body = PageBody<InstanceBody>)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Json<PageBody<InstanceBody>>> {
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            "limit must be between 1 and 100",
-        ));
-    }
-    let offset = query.offset.unwrap_or(0);
-    let sort = match query.sort.as_deref().unwrap_or("created_at") {
-        "created_at" => InstanceSort::CreatedAt,
-        "name" => InstanceSort::Name,
-        other => {
-            return Err(ApiError::invalid_field(
-                "sort",
-                format!("sort must be created_at or name, not {other:?}"),
-            ))
-        }
+    let (limit, offset) = super::page_bounds(query.limit, query.offset, 20, 100)?;
+    let sort = match query.sort.unwrap_or(SortKey::CreatedAt) {
+        SortKey::CreatedAt => InstanceSort::CreatedAt,
+        SortKey::Name => InstanceSort::Name,
     };
-    let order = match query.order.as_deref().unwrap_or("desc") {
-        "asc" => SortOrder::Asc,
-        "desc" => SortOrder::Desc,
-        other => {
-            return Err(ApiError::invalid_field(
-                "order",
-                format!("order must be asc or desc, not {other:?}"),
-            ))
-        }
+    let order = match query.order.unwrap_or(Direction::Desc) {
+        Direction::Asc => SortOrder::Asc,
+        Direction::Desc => SortOrder::Desc,
     };
     let page = state
         .store
@@ -311,6 +174,15 @@ pub async fn list(
 }
 
 /// `GET /v1/instances/{id}`.
+#[utoipa::path(
+    get, path = "/v1/instances/{id}", tag = "instances", operation_id = "get_instance",
+    params(InstanceId),
+    responses(
+        (status = 200, description = "The instance", body = InstanceBody,
+            headers(("ETag" = String, description = "The instance version, quoted"))),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -326,16 +198,31 @@ pub async fn get(
 }
 
 /// `PATCH /v1/instances/{id}` body: metadata only.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateInstanceRequest {
+    /// New name, 1–100 characters after trimming.
     #[serde(default)]
+    #[schema(pattern = r"^\s*\S([\s\S]{0,98}\S)?\s*$")]
     name: Option<String>,
+    /// New description, at most 1000 characters.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     description: Option<String>,
 }
 
 /// `PATCH /v1/instances/{id}`.
+#[utoipa::path(
+    patch, path = "/v1/instances/{id}", tag = "instances", operation_id = "update_instance",
+    params(InstanceId, IfMatchHeader),
+    request_body(content = Option<UpdateInstanceRequest>, description = "Optional: an empty body changes nothing"),
+    responses(
+        (status = 200, description = "The updated instance", body = InstanceBody,
+            headers(("ETag" = String, description = "The instance version, quoted"))),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+        (status = 409, description = "`If-Match` names another version (`conflict`)"),
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -375,13 +262,33 @@ pub async fn update(
     ))
 }
 
+/// `DELETE /v1/instances/{id}` response.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Deleted)]
+pub struct DeletedBody {
+    /// The deleted instance.
+    id: String,
+    /// Always `true`.
+    deleted: bool,
+}
+
 /// `DELETE /v1/instances/{id}`.
+#[utoipa::path(
+    delete, path = "/v1/instances/{id}", tag = "instances", operation_id = "delete_instance",
+    params(InstanceId, IfMatchHeader),
+    responses(
+        (status = 200, description = "The instance, its state, history and drift log are gone", body = DeletedBody),
+        (status = 404, description = "No such instance for this account (`not_found`)"),
+        (status = 409, description = "`If-Match` names another version (`conflict`)"),
+        (status = 422, description = "Malformed `If-Match` (`invalid_request`)"),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<DeletedBody>> {
     let account_id = caller.account.id;
     state
         .registry
@@ -391,5 +298,5 @@ pub async fn delete(
             reply,
         })
         .await?;
-    Ok(Json(serde_json::json!({ "id": id, "deleted": true })))
+    Ok(Json(DeletedBody { id, deleted: true }))
 }

@@ -5,20 +5,63 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
+/// The body of `/health` and `/ready`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Status)]
+pub struct StatusBody {
+    /// `ok` (health) or `ready` (readiness).
+    #[schema(value_type = String, example = "ok")]
+    status: &'static str,
+}
+
+/// `GET /version` body.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Version)]
+pub struct VersionBody {
+    /// Always `identity-os`.
+    #[schema(value_type = String)]
+    name: &'static str,
+    /// The server's version.
+    #[schema(value_type = String)]
+    version: &'static str,
+    /// Always `v1`.
+    #[schema(value_type = String)]
+    api_version: &'static str,
+    /// Snapshot and contract schema version.
+    #[schema(value_type = String)]
+    schema_version: &'static str,
+    /// The storage backend in use (`sqlite`, `memory` or `postgres`).
+    #[schema(value_type = String, example = "sqlite")]
+    storage: crate::store::Backend,
+}
+
 /// `GET /health`: the process is alive.
-pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(
+    get, path = "/health", tag = "operations", operation_id = "health",
+    responses((status = 200, description = "The process is alive", body = StatusBody)),
+)]
+pub async fn health() -> Json<StatusBody> {
+    Json(StatusBody { status: "ok" })
 }
 
 /// `GET /ready`: the store answers.
+#[utoipa::path(
+    get, path = "/ready", tag = "operations", operation_id = "ready",
+    responses(
+        (status = 200, description = "Storage is reachable", body = StatusBody),
+        (status = 503, description = "Storage is not reachable (`service_unavailable`)",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn ready(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
+        Ok(()) => Json(StatusBody { status: "ready" }).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             ApiError::ServiceUnavailable {
@@ -31,14 +74,18 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /version`.
-pub async fn version(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "name": "identity-os",
-        "version": env!("CARGO_PKG_VERSION"),
-        "api_version": "v1",
-        "schema_version": crate::http::wire::SCHEMA_VERSION,
-        "storage": state.config.storage.backend,
-    }))
+#[utoipa::path(
+    get, path = "/version", tag = "operations", operation_id = "version",
+    responses((status = 200, description = "Server and API versions", body = VersionBody)),
+)]
+pub async fn version(State(state): State<AppState>) -> Json<VersionBody> {
+    Json(VersionBody {
+        name: "identity-os",
+        version: env!("CARGO_PKG_VERSION"),
+        api_version: "v1",
+        schema_version: crate::http::wire::SCHEMA_VERSION,
+        storage: state.config.storage.backend,
+    })
 }
 
 /// Any unknown route.
