@@ -10,6 +10,12 @@ use identity_os::config::{CliOverrides, Config, LogFormat};
 use identity_os::store::{self, Store};
 use identity_os::time::format_timestamp;
 
+/// mimalloc hands memory freed by passivated instance actors back to the
+/// OS; glibc's allocator keeps it, so idle servers would stay at their peak
+/// RSS (BENCHMARKS.md, "Creating instances and memory").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "identity-os",

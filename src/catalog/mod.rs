@@ -22,8 +22,7 @@ pub mod test_scoring;
 
 pub use mode_profile::ModeProfile;
 pub use persona_traits::{
-    mode_actions, DecisionStyle, Degree, Expression, RecoveryPath, Risk, StressRecovery, Tempo,
-    ACTIONS, SAFE_ACTIONS,
+    DecisionStyle, Degree, Expression, RecoveryPath, Risk, StressRecovery, Tempo,
 };
 pub use personas::{all, get, name_of, Persona, PERSONA_ID_PREFIX};
 pub use questions::{questions, Question, TestVersion, UnknownTestVersion};

@@ -105,10 +105,10 @@ pub fn name_of(key_or_id: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::persona_traits::{mode_actions, ACTIONS, SAFE_ACTIONS};
     use super::*;
     use crate::engine::personas::PERSONAS;
     use crate::engine::Mode::*;
+    use crate::engine::{calm_decision_style, mode_actions, Action, SAFE};
 
     /// The table from API.md: key, name, archetype, mode_a, mode_b.
     const SPEC: [(&str, &str, &str, Mode, Mode); 12] = [
@@ -220,7 +220,11 @@ mod tests {
         for p in all() {
             assert!((3..=5).contains(&p.preferred_actions.len()), "{}", p.id);
             for (i, action) in p.preferred_actions.iter().enumerate() {
-                assert!(ACTIONS.contains(action), "{}: {action}", p.id);
+                assert!(
+                    Action::ALL.iter().any(|a| a.as_str() == *action),
+                    "{}: {action}",
+                    p.id
+                );
                 assert!(
                     !p.preferred_actions[..i].contains(action),
                     "{}: duplicate {action}",
@@ -229,8 +233,8 @@ mod tests {
             }
             let dominant: Vec<&str> = [p.mode_a, p.mode_b]
                 .into_iter()
-                .flat_map(mode_actions)
-                .copied()
+                .flat_map(|m| mode_actions(m).iter())
+                .map(Action::as_str)
                 .collect();
             let from_dominant = p
                 .preferred_actions
@@ -246,7 +250,7 @@ mod tests {
             assert!(!recovery.is_empty());
             for action in recovery {
                 assert!(
-                    SAFE_ACTIONS.contains(action) || *action == "comfort",
+                    SAFE.iter().any(|a| a.as_str() == *action) || *action == "comfort",
                     "{}: {action}",
                     p.id
                 );
@@ -257,10 +261,7 @@ mod tests {
     #[test]
     fn decision_style_follows_the_dominant_modes() {
         for p in all() {
-            let (a, b) = (
-                DecisionStyle::for_top_mode(p.mode_a),
-                DecisionStyle::for_top_mode(p.mode_b),
-            );
+            let (a, b) = (calm_decision_style(p.mode_a), calm_decision_style(p.mode_b));
             let s = p.decision_style;
             assert!(s.tempo == a.tempo || s.tempo == b.tempo, "{} tempo", p.id);
             assert!(s.risk == a.risk || s.risk == b.risk, "{} risk", p.id);

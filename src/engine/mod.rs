@@ -25,8 +25,8 @@ pub use action::{
     mode_actions, Action, ActionSet, ACTION_COUNT, ALWAYS_FORBIDDEN, NEUTRAL, RISKY, SAFE,
 };
 pub use contract::{
-    CollaborationStyle, DecisionStyle, Degree, ExecutionContract, HardLocks, MemoryContext,
-    RecoveryPath, RecoveryProfile, SelfModelContext, Tempo, TrustProfile,
+    calm_decision_style, CollaborationStyle, DecisionStyle, Degree, ExecutionContract, HardLocks,
+    MemoryContext, RecoveryPath, RecoveryProfile, SelfModelContext, Tempo, TrustProfile,
 };
 pub use cycle::CycleResult;
 pub use drift::DriftReading;

@@ -8,7 +8,9 @@ mod timing;
 
 use serde::{Deserialize, Serialize};
 
-pub use style::{DecisionStyle, Degree, HardLocks, RecoveryPath, RecoveryProfile, Tempo};
+pub use style::{
+    calm_decision_style, DecisionStyle, Degree, HardLocks, RecoveryPath, RecoveryProfile, Tempo,
+};
 pub use timing::{CollaborationStyle, TrustProfile};
 
 use super::action::{Action, ALWAYS_FORBIDDEN};

@@ -68,6 +68,18 @@ pub(crate) struct StyleInputs {
     pub(crate) risk_posture: Option<RiskPosture>,
 }
 
+/// The decision style of a calm agent (level LOW, no stress history, no
+/// configured risk posture) whose first dominant mode is `top`: what a
+/// persona built around that mode reads like.
+pub fn calm_decision_style(top: Mode) -> DecisionStyle {
+    decision_style(&StyleInputs {
+        top: Some(top),
+        level: StressLevel::Low,
+        path_a: false,
+        risk_posture: None,
+    })
+}
+
 /// ENGINE.md decision_style rules.
 pub(crate) fn decision_style(x: &StyleInputs) -> DecisionStyle {
     let hi = x.level.is_high();
