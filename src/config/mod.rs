@@ -115,24 +115,13 @@ pub struct LimiterConfig {
 }
 
 /// `[tiers.NAME]`: one plan's limits; 0 means no limit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TierConfig {
     pub rate_per_minute: u64,
     pub monthly_cycles: u64,
     pub max_instances: u64,
     pub price_cents: u64,
-}
-
-impl Default for TierConfig {
-    fn default() -> Self {
-        TierConfig {
-            rate_per_minute: 0,
-            monthly_cycles: 0,
-            max_instances: 0,
-            price_cents: 0,
-        }
-    }
 }
 
 /// `[auth]`.
