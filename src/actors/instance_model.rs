@@ -28,10 +28,17 @@ pub struct InstanceMeta {
 }
 
 /// The engine state as persisted in `state_json`: the profile travels with it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 struct PersistedState {
     profile: Profile,
     state: EngineState,
+}
+
+/// [`PersistedState`] as written: borrowed, so encoding copies nothing.
+#[derive(Serialize)]
+struct PersistedStateRef<'a> {
+    profile: &'a Profile,
+    state: &'a EngineState,
 }
 
 /// One validated observation with its caller time (if any) and context.
@@ -129,9 +136,20 @@ impl InstanceModel {
 
     /// Encodes the model as a row.
     pub fn to_record(&self) -> Result<InstanceRecord, InstanceError> {
-        let persisted = PersistedState {
-            profile: (*self.profile).clone(),
-            state: self.state.clone(),
+        self.encode_record(true)
+    }
+
+    /// Encodes the model as a row; the initial state only if `with_initial`
+    /// (otherwise that field is left empty).
+    fn encode_record(&self, with_initial: bool) -> Result<InstanceRecord, InstanceError> {
+        let persisted = PersistedStateRef {
+            profile: &self.profile,
+            state: &self.state,
+        };
+        let initial_state_json = if with_initial {
+            encode(&self.initial)?
+        } else {
+            String::new()
         };
         Ok(InstanceRecord {
             id: self.meta.id.clone(),
@@ -142,7 +160,7 @@ impl InstanceModel {
             updated_at: self.meta.updated_at,
             version: self.meta.version,
             state_json: encode(&persisted)?,
-            initial_state_json: encode(&self.initial)?,
+            initial_state_json,
             last_observation_at: self.last_observation_at,
             summary: InstanceSummary {
                 cycle_count: self.state.cycle(),
@@ -162,9 +180,12 @@ impl InstanceModel {
     }
 
     fn plan(&self, model: InstanceModel) -> Result<PlannedChange, InstanceError> {
+        let initial_changed = model.initial != self.initial;
         let write = InstanceWrite {
-            initial_changed: model.initial != self.initial,
-            instance: model.to_record()?,
+            initial_changed,
+            meta_changed: model.meta.name != self.meta.name
+                || model.meta.description != self.meta.description,
+            instance: model.encode_record(initial_changed)?,
             expected_version: self.meta.version,
             observations: Vec::new(),
             drift_events: Vec::new(),

@@ -179,9 +179,13 @@ pub struct InstanceWrite {
     pub instance: InstanceRecord,
     pub expected_version: i64,
     /// Whether `instance.initial_state_json` changed; when it did not, the
-    /// store leaves the stored copy alone (it is most of an observation's
-    /// row write otherwise).
+    /// store leaves the stored copy alone and ignores the field (the actor
+    /// does not even encode it), since observations never change it.
     pub initial_changed: bool,
+    /// Whether the name or description changed; when they did not, the
+    /// store does not touch them, which spares the name index on every
+    /// observation.
+    pub meta_changed: bool,
     pub observations: Vec<ObservationRow>,
     pub drift_events: Vec<DriftRow>,
     pub events: Vec<InstanceEvent>,

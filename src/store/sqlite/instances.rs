@@ -127,8 +127,11 @@ pub(crate) fn list_instances(
 /// one savepoint, so a failure anywhere leaves nothing behind.
 pub(crate) fn write_instance(conn: &Connection, w: &InstanceWrite) -> StoreResult<()> {
     let r = &w.instance;
-    let changed = conn
-        .prepare_cached(
+    // Observations (the hot path) change neither the metadata nor the
+    // initial state: the narrower statement leaves those columns, and the
+    // name index, alone.
+    let changed = if w.meta_changed || w.initial_changed {
+        conn.prepare_cached(
             "UPDATE instances SET name = ?3, description = ?4, updated_at = ?5, version = ?6, \
              state_json = ?7, initial_state_json = COALESCE(?8, initial_state_json), \
              last_observation_at = ?9, \
@@ -149,7 +152,27 @@ pub(crate) fn write_instance(conn: &Connection, w: &InstanceWrite) -> StoreResul
             r.summary.energy_level,
             r.summary.stress_level,
             r.summary.stability_index,
-        ])?;
+        ])?
+    } else {
+        conn.prepare_cached(
+            "UPDATE instances SET updated_at = ?3, version = ?4, state_json = ?5, \
+             last_observation_at = ?6, \
+             cycle_count = ?7, energy_level = ?8, stress_level = ?9, stability_index = ?10 \
+             WHERE id = ?1 AND version = ?2",
+        )?
+        .execute(params![
+            r.id,
+            w.expected_version,
+            r.updated_at,
+            r.version,
+            r.state_json,
+            r.last_observation_at,
+            r.summary.cycle_count,
+            r.summary.energy_level,
+            r.summary.stress_level,
+            r.summary.stability_index,
+        ])?
+    };
     if changed == 0 {
         let exists = conn
             .prepare_cached("SELECT 1 FROM instances WHERE id = ?1")?

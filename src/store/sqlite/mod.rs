@@ -10,6 +10,7 @@
 mod accounts;
 mod backup;
 mod billing;
+mod checkpointer;
 mod history;
 mod instances;
 mod key_cache;
@@ -83,20 +84,34 @@ impl SqliteStore {
         let readers = (0..readers::pool_size())
             .map(|_| schema::open_reader_file(path))
             .collect::<StoreResult<Vec<_>>>()?;
-        Self::start(conn, Some(readers))
+        let checkpointer = schema::open_writer_file(path, durability)?;
+        Self::start(conn, Some(readers), Some(checkpointer))
     }
 
     /// Opens a private in-memory database: nothing survives the store.
     pub fn open_memory() -> StoreResult<Self> {
         let mut conn = schema::open_memory()?;
         schema::migrate(&mut conn)?;
-        Self::start(conn, None)
+        Self::start(conn, None, None)
     }
 
-    fn start(writer_conn: Connection, readers: Option<Vec<Connection>>) -> StoreResult<Self> {
+    fn start(
+        writer_conn: Connection,
+        readers: Option<Vec<Connection>>,
+        checkpointer_conn: Option<Connection>,
+    ) -> StoreResult<Self> {
         let counters = Arc::new(Counters::default());
+        let mut threads = Vec::new();
+        let nudge = match checkpointer_conn {
+            Some(conn) => {
+                let (nudge, handle) = checkpointer::spawn(conn)?;
+                threads.push(handle);
+                Some(nudge)
+            }
+            None => None,
+        };
         let (wtx, wrx) = crossbeam_channel::unbounded();
-        let mut threads = vec![writer::spawn(writer_conn, wrx, Arc::clone(&counters))?];
+        threads.push(writer::spawn(writer_conn, wrx, Arc::clone(&counters), nudge)?);
         let readers = match readers {
             Some(conns) => {
                 let (rtx, rrx) = crossbeam_channel::unbounded();

@@ -12,6 +12,9 @@ use std::time::Duration;
 /// How long a connection waits for a lock before reporting `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The writer's page cache, as SQLite's `cache_size` (negative: KiB).
+const WRITER_CACHE_KIB: i64 = -65_536;
+
 /// Capacity of each connection's prepared-statement cache (every statement
 /// the store uses fits, so `prepare_cached` never re-prepares).
 const STATEMENT_CACHE: usize = 64;
@@ -147,6 +150,19 @@ pub(crate) fn open_writer_file(path: &Path, durability: Durability) -> StoreResu
         Durability::Normal => "NORMAL",
     };
     conn.pragma_update(None, "synchronous", sync)?;
+    // Most checkpointing happens on the checkpointer's connection; this is
+    // the backstop (see checkpointer.rs).
+    conn.pragma_update(
+        None,
+        "wal_autocheckpoint",
+        super::checkpointer::WRITER_AUTOCHECKPOINT_PAGES,
+    )?;
+    // Savepoint journals stay in memory instead of spilling to temp files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Every observation touches an instance row and an index leaf of its
+    // own; keep that working set in SQLite's cache rather than re-reading
+    // it from the OS on every write.
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
     configure_common(&conn)?;
     Ok(conn)
 }

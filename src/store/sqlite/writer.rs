@@ -10,6 +10,7 @@
 //! committed.
 
 use super::super::{StoreError, StoreResult};
+use super::checkpointer::Nudge;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use rusqlite::Connection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -59,24 +60,30 @@ pub(crate) struct Counters {
 }
 
 /// Starts the writer thread on `conn`. It stops after a `Shutdown` message
-/// or once every sender is gone and the queue is empty.
+/// or once every sender is gone and the queue is empty. After each commit
+/// it nudges the checkpointer, if there is one.
 pub(crate) fn spawn(
     conn: Connection,
     rx: Receiver<Msg>,
     counters: Arc<Counters>,
+    checkpointer: Option<Nudge>,
 ) -> StoreResult<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(conn, rx, &counters))
+        .spawn(move || run(conn, rx, &counters, checkpointer.as_ref()))
         .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))
 }
 
-fn run(conn: Connection, rx: Receiver<Msg>, counters: &Counters) {
+fn run(conn: Connection, rx: Receiver<Msg>, counters: &Counters, checkpointer: Option<&Nudge>) {
     while let Ok(first) = rx.recv() {
         let mut group = Vec::with_capacity(16);
         group.push(first);
         gather(&rx, &mut group);
-        if process(&conn, group, counters) {
+        let stop = process(&conn, group, counters);
+        if let Some(nudge) = checkpointer {
+            nudge.send();
+        }
+        if stop {
             break;
         }
     }
@@ -176,7 +183,7 @@ fn commit_group(conn: &Connection, jobs: Vec<(WriteFn, Reply)>, counters: &Count
 
     for (work, reply) in jobs {
         if !in_tx {
-            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            if let Err(e) = execute_cached(conn, "BEGIN IMMEDIATE") {
                 answers.push((reply, Err(StoreError::from(e))));
                 continue;
             }
@@ -199,7 +206,7 @@ fn commit_group(conn: &Connection, jobs: Vec<(WriteFn, Reply)>, counters: &Count
     }
 
     if in_tx {
-        match conn.execute_batch("COMMIT") {
+        match execute_cached(conn, "COMMIT") {
             Ok(()) => {
                 counters.commits.fetch_add(1, Ordering::Relaxed);
                 answers.extend(pending.drain(..).map(|r| (r, Ok(()))));
@@ -237,7 +244,7 @@ fn commit_group(conn: &Connection, jobs: Vec<(WriteFn, Reply)>, counters: &Count
 /// Runs one job in its own savepoint, rolling the savepoint back if the job
 /// fails or panics.
 fn run_job(conn: &Connection, work: WriteFn) -> JobOutcome {
-    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+    if let Err(e) = execute_cached(conn, "SAVEPOINT job") {
         return JobOutcome::Aborted(format!("cannot open savepoint: {e}"));
     }
     let result = catch_unwind(AssertUnwindSafe(|| work(conn))).unwrap_or_else(|panic| {
@@ -253,14 +260,21 @@ fn run_job(conn: &Connection, work: WriteFn) -> JobOutcome {
         return JobOutcome::Aborted(why);
     }
     let finish = if result.is_ok() {
-        "RELEASE job"
+        execute_cached(conn, "RELEASE job")
     } else {
-        "ROLLBACK TO job; RELEASE job"
+        execute_cached(conn, "ROLLBACK TO job").and_then(|()| execute_cached(conn, "RELEASE job"))
     };
-    match conn.execute_batch(finish) {
+    match finish {
         Ok(()) => JobOutcome::Done(result),
         Err(e) => JobOutcome::Aborted(format!("cannot close savepoint: {e}")),
     }
+}
+
+/// Runs one of the writer's fixed transaction-control statements, prepared
+/// once per connection instead of parsed for every job.
+fn execute_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

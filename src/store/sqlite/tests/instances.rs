@@ -177,6 +177,39 @@ async fn write_checks_the_version() {
     store.close().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn unchanged_metadata_and_initial_state_are_left_alone() {
+    let (store, _path, _dir) = file_store();
+    store.create_account(&account("a")).await.unwrap();
+    let v1 = instance("i", "a", "name", 1);
+    store.create_instance(&v1, None).await.unwrap();
+
+    // What an observation sends: flags down, so these fields are ignored
+    // (the actor leaves the initial state unencoded).
+    let mut w2 = next_write(&v1, 1, 1, "2026-03");
+    w2.meta_changed = false;
+    w2.initial_changed = false;
+    w2.instance.name = "ignored".into();
+    w2.instance.initial_state_json = String::new();
+    let state = w2.instance.state_json.clone();
+    store.write_instance(w2).await.unwrap();
+    let stored = store.load_instance("i").await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.state_json, state);
+    assert_eq!(stored.name, "name");
+    assert_eq!(stored.initial_state_json, v1.initial_state_json);
+
+    // With the flags up, both are written.
+    let mut w3 = next_write(&stored, 2, 1, "2026-03");
+    w3.instance.name = "renamed".into();
+    w3.instance.initial_state_json = r#"{"initial":2}"#.into();
+    store.write_instance(w3).await.unwrap();
+    let stored = store.load_instance("i").await.unwrap().unwrap();
+    assert_eq!(stored.name, "renamed");
+    assert_eq!(stored.initial_state_json, r#"{"initial":2}"#);
+    store.close().await.unwrap();
+}
+
 fn drift(cycle: u64, level: &str) -> DriftRow {
     DriftRow {
         cycle_number: cycle,

@@ -82,6 +82,7 @@ fn next_write(
         .collect();
     InstanceWrite {
         initial_changed: true,
+        meta_changed: true,
         instance,
         expected_version: current.version,
         observations,
