@@ -132,17 +132,44 @@ fn init_logging(format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let config = match &cli.command {
+        // A client of a (possibly remote) server: no local config needed.
+        Some(Command::Loadtest(_)) => None,
+        command => {
+            let (bind, no_auth) = match command {
+                Some(Command::Serve { bind, no_auth }) => (bind.clone(), *no_auth),
+                _ => (None, false),
+            };
+            match Config::load(&overrides(&cli.global, bind, no_auth)) {
+                Ok(config) => Some(config),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = config.as_ref().and_then(|c| c.server.worker_threads()) {
+        builder.worker_threads(threads);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = match config {
+        Some(config) => runtime.block_on(run(cli, config)),
+        None => match cli.command {
+            Some(Command::Loadtest(args)) => runtime
+                .block_on(identity_os::loadtest::cli::main(args))
+                .map_err(|e| e.to_string()),
+            _ => Ok(()),
+        },
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -151,18 +178,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
-    if let Some(Command::Loadtest(args)) = cli.command {
-        // A client of a (possibly remote) server: no local config needed.
-        return identity_os::loadtest::cli::main(args)
-            .await
-            .map_err(|e| e.to_string());
-    }
-    let (bind, no_auth) = match &cli.command {
-        Some(Command::Serve { bind, no_auth }) => (bind.clone(), *no_auth),
-        _ => (None, false),
-    };
-    let config = Config::load(&overrides(&cli.global, bind, no_auth)).map_err(|e| e.to_string())?;
+async fn run(cli: Cli, config: Config) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve {
         bind: None,
         no_auth: false,

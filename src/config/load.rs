@@ -9,9 +9,13 @@ use super::render::toml_string;
 use super::{invalid, Config, ConfigError, LimiterBackend, DEFAULT_CONFIG_FILE};
 use crate::store::{Backend, StoreConfig};
 
+/// More runtime threads than this is a typo, not a configuration.
+const MAX_WORKER_THREADS: usize = 1024;
+
 /// Environment variables and the keys they set (SERVER.md).
-const ENV_KEYS: [(&str, &str); 18] = [
+const ENV_KEYS: [(&str, &str); 19] = [
     ("IDENTITY_OS_BIND", "server.bind"),
+    ("IDENTITY_OS_WORKER_THREADS", "server.worker_threads"),
     ("IDENTITY_OS_DB_BACKEND", "storage.backend"),
     ("IDENTITY_OS_SQLITE_PATH", "storage.sqlite_path"),
     ("IDENTITY_OS_DATABASE_URL", "storage.database_url"),
@@ -122,6 +126,12 @@ impl Config {
             if value == 0 {
                 return Err(invalid(key, "must be greater than 0"));
             }
+        }
+        if self.server.worker_threads > MAX_WORKER_THREADS {
+            return Err(invalid(
+                "server.worker_threads",
+                format!("must be at most {MAX_WORKER_THREADS} (0 = one per CPU core)"),
+            ));
         }
         let interval = self.engine.min_cycle_interval_secs;
         if !interval.is_finite() || !(0.0..=86_400.0).contains(&interval) {
@@ -234,6 +244,7 @@ mod tests {
         let config = Config::default();
         config.validate().expect("defaults are valid");
         assert_eq!(config.server.bind, "127.0.0.1:8000");
+        assert_eq!(config.server.worker_threads(), None);
         assert_eq!(config.tiers["free"].rate_per_minute, 10);
         assert_eq!(config.tiers["pro"].max_instances, 0);
         assert_eq!(config.engine.min_cycle_interval_secs, 1.0);
@@ -242,10 +253,11 @@ mod tests {
     #[test]
     fn file_values_override_defaults_and_keep_the_rest() {
         let config = load_file(
-            "[server]\nbind = \"127.0.0.1:9001\"\n[tiers.free]\nmonthly_cycles = 5\n[engine]\nalpha = 0.2\n",
+            "[server]\nbind = \"127.0.0.1:9001\"\nworker_threads = 1\n[tiers.free]\nmonthly_cycles = 5\n[engine]\nalpha = 0.2\n",
         )
         .expect("valid file");
         assert_eq!(config.server.bind, "127.0.0.1:9001");
+        assert_eq!(config.server.worker_threads(), Some(1));
         assert_eq!(config.tiers["free"].monthly_cycles, 5);
         assert_eq!(config.tiers["free"].rate_per_minute, 10);
         assert_eq!(config.engine.params.alpha, 0.2);
@@ -262,6 +274,8 @@ mod tests {
         assert!(err.to_string().contains("server.bind"), "{err}");
         let err = load_file("[engine]\nmin_cycle_interval_secs = -1.0\n").expect_err("negative");
         assert!(err.to_string().contains("min_cycle_interval_secs"), "{err}");
+        let err = load_file("[server]\nworker_threads = 100000\n").expect_err("too many");
+        assert!(err.to_string().contains("server.worker_threads"), "{err}");
         let err = load_file("[server]\nbnid = \"x\"\n").expect_err("unknown key");
         assert!(err.to_string().contains("bnid"), "{err}");
     }

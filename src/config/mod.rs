@@ -60,6 +60,18 @@ pub struct ServerConfig {
     pub header_read_timeout_secs: u64,
     /// A request must be answered within this, or it gets a 503.
     pub request_timeout_secs: u64,
+    /// Threads of the async runtime; 0 means one per CPU core. On a small
+    /// machine shared with other busy processes (a load generator, the
+    /// database) fewer threads can mean fewer context switches.
+    pub worker_threads: usize,
+}
+
+impl ServerConfig {
+    /// The runtime's worker thread count, or `None` for tokio's default
+    /// (one per core, or `TOKIO_WORKER_THREADS`).
+    pub fn worker_threads(&self) -> Option<usize> {
+        (self.worker_threads > 0).then_some(self.worker_threads)
+    }
 }
 
 /// `[storage]`: which database and how durable a commit is.
@@ -180,6 +192,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             header_read_timeout_secs: 10,
             request_timeout_secs: 30,
+            worker_threads: 0,
         }
     }
 }

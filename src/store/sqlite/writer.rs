@@ -11,7 +11,7 @@
 
 use super::super::{StoreError, StoreResult};
 use super::checkpointer::Nudge;
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, TryRecvError};
 use rusqlite::Connection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,7 +91,7 @@ fn run(conn: Connection, rx: Receiver<Msg>, counters: &Counters, checkpointer: O
 }
 
 /// Adds already-queued messages to `group`; if there were any (a sign of
-/// concurrent load), waits up to [`GATHER_WINDOW`] for more.
+/// concurrent load), sleeps through [`GATHER_WINDOW`] and drains again.
 fn gather(rx: &Receiver<Msg>, group: &mut Vec<Msg>) {
     let stopping = |g: &Vec<Msg>| matches!(g.last(), Some(Msg::Shutdown(_)));
     while group.len() < MAX_GROUP && !stopping(group) {
@@ -100,14 +100,16 @@ fn gather(rx: &Receiver<Msg>, group: &mut Vec<Msg>) {
             Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
         }
     }
-    if group.len() < 2 {
+    if group.len() < 2 || GATHER_WINDOW.is_zero() {
         return;
     }
-    let deadline = Instant::now() + GATHER_WINDOW;
+    // Sleep through the window instead of waiting on the queue: waking for
+    // every arriving job would cost a context switch each.
+    std::thread::sleep(GATHER_WINDOW);
     while group.len() < MAX_GROUP && !stopping(group) {
-        match rx.recv_deadline(deadline) {
+        match rx.try_recv() {
             Ok(m) => group.push(m),
-            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
         }
     }
 }
