@@ -3,7 +3,7 @@
 //! Internally every time is Unix microseconds (UTC); on the wire it is RFC
 //! 3339 with milliseconds and `Z`.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, Utc};
 
 use crate::store::Micros;
 
@@ -34,10 +34,12 @@ pub fn parse_timestamp(text: &str) -> Option<Micros> {
 
 /// The calendar month (UTC) a time falls in, `YYYY-MM`: the quota period.
 pub fn month_of(micros: Micros) -> String {
-    DateTime::<Utc>::from_timestamp_micros(micros)
+    // Runs a few times per observation: plain integer formatting, not a
+    // strftime pattern parsed on every call.
+    let date = DateTime::<Utc>::from_timestamp_micros(micros)
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
-        .format("%Y-%m")
-        .to_string()
+        .date_naive();
+    format!("{:04}-{:02}", date.year(), date.month())
 }
 
 #[cfg(test)]

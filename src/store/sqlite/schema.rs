@@ -12,9 +12,6 @@ use std::time::Duration;
 /// How long a connection waits for a lock before reporting `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The writer's page cache, as SQLite's `cache_size` (negative: KiB).
-const WRITER_CACHE_KIB: i64 = -65_536;
-
 /// Capacity of each connection's prepared-statement cache (every statement
 /// the store uses fits, so `prepare_cached` never re-prepares).
 const STATEMENT_CACHE: usize = 64;
@@ -159,10 +156,6 @@ pub(crate) fn open_writer_file(path: &Path, durability: Durability) -> StoreResu
     )?;
     // Savepoint journals stay in memory instead of spilling to temp files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // Every observation touches an instance row and an index leaf of its
-    // own; keep that working set in SQLite's cache rather than re-reading
-    // it from the OS on every write.
-    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
     configure_common(&conn)?;
     Ok(conn)
 }
