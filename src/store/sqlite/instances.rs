@@ -123,9 +123,21 @@ pub(crate) fn list_instances(
     Ok(Page { items, total })
 }
 
-/// The optimistic-locked update plus everything appended with it. Runs in
-/// one savepoint, so a failure anywhere leaves nothing behind.
+/// The optimistic-locked update plus everything appended with it and its
+/// usage. Run in a savepoint, so a failure anywhere leaves nothing behind.
 pub(crate) fn write_instance(conn: &Connection, w: &InstanceWrite) -> StoreResult<()> {
+    write_instance_rows(conn, w)?;
+    if let Some(u) = &w.usage {
+        add_usage(conn, &u.account_id, &u.month, u.cycles)?;
+    }
+    Ok(())
+}
+
+/// The optimistic-locked update plus the rows appended with it (not the
+/// usage). `Conflict` and `NotFound` are decided by the UPDATE itself, so
+/// when they are returned nothing has been written: the group writer
+/// relies on that to run these writes without a savepoint each.
+pub(crate) fn write_instance_rows(conn: &Connection, w: &InstanceWrite) -> StoreResult<()> {
     let r = &w.instance;
     // Observations (the hot path) change neither the metadata nor the
     // initial state: the narrower statement leaves those columns, and the
@@ -174,25 +186,38 @@ pub(crate) fn write_instance(conn: &Connection, w: &InstanceWrite) -> StoreResul
         ])?
     };
     if changed == 0 {
-        let exists = conn
-            .prepare_cached("SELECT 1 FROM instances WHERE id = ?1")?
-            .query_row(params![r.id], |_| Ok(()))
-            .optional()?
-            .is_some();
-        return Err(if exists {
-            StoreError::Conflict
-        } else {
-            StoreError::NotFound
-        });
+        return Err(missing_or_conflict(conn, &r.id)?);
     }
-    history::append(conn, &r.id, w)?;
-    if let Some(u) = &w.usage {
-        conn.prepare_cached(
-            "INSERT INTO usage (account_id, month, cycles) VALUES (?1, ?2, ?3) \
-             ON CONFLICT(account_id, month) DO UPDATE SET cycles = cycles + excluded.cycles",
-        )?
-        .execute(params![u.account_id, u.month, u.cycles])?;
-    }
+    history::append(conn, &r.id, w)
+}
+
+/// Why a versioned UPDATE matched no row: the instance is gone, or its
+/// version moved on.
+fn missing_or_conflict(conn: &Connection, id: &str) -> StoreResult<StoreError> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM instances WHERE id = ?1")?
+        .query_row(params![id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    Ok(if exists {
+        StoreError::Conflict
+    } else {
+        StoreError::NotFound
+    })
+}
+
+/// Adds `cycles` to an account's monthly ledger.
+pub(crate) fn add_usage(
+    conn: &Connection,
+    account_id: &str,
+    month: &str,
+    cycles: u64,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO usage (account_id, month, cycles) VALUES (?1, ?2, ?3) \
+         ON CONFLICT(account_id, month) DO UPDATE SET cycles = cycles + excluded.cycles",
+    )?
+    .execute(params![account_id, month, cycles])?;
     Ok(())
 }
 

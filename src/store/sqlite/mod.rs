@@ -11,6 +11,7 @@ mod accounts;
 mod backup;
 mod billing;
 mod checkpointer;
+mod group;
 mod history;
 mod instances;
 mod key_cache;
@@ -166,15 +167,24 @@ impl SqliteStore {
     where
         F: FnOnce(&Connection) -> StoreResult<()> + Send + 'static,
     {
+        self.submit(|reply| Msg::Write {
+            work: Box::new(work),
+            reply,
+        })
+        .await
+    }
+
+    /// Queues the write `message` builds around its reply port and waits
+    /// until its group is committed.
+    async fn submit(&self, message: impl FnOnce(writer::Reply) -> Msg) -> StoreResult<()> {
         let (reply, rx) = oneshot::channel();
         {
             let guard = self.channels.read().unwrap_or_else(PoisonError::into_inner);
             let channels = guard.as_ref().ok_or(StoreError::Closed)?;
-            let msg = Msg::Write {
-                work: Box::new(work),
-                reply,
-            };
-            channels.writer.send(msg).map_err(|_| StoreError::Closed)?;
+            channels
+                .writer
+                .send(message(reply))
+                .map_err(|_| StoreError::Closed)?;
         }
         rx.await.map_err(|_| lost_reply())?
     }
@@ -334,8 +344,11 @@ impl Store for SqliteStore {
     }
 
     async fn write_instance(&self, write: InstanceWrite) -> StoreResult<()> {
-        self.write(move |c| instances::write_instance(c, &write))
-            .await
+        self.submit(|reply| Msg::WriteInstance {
+            write: Box::new(write),
+            reply,
+        })
+        .await
     }
 
     async fn delete_instance(&self, id: &str) -> StoreResult<()> {

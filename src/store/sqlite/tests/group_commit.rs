@@ -176,3 +176,87 @@ async fn failing_jobs_do_not_spoil_their_group() {
     store.create_account(&account("after")).await.unwrap();
     store.close().await.unwrap();
 }
+
+/// An instance write that fails after its UPDATE (here a trigger refuses
+/// its history row) sends the group down the careful path: the group is
+/// rolled back and rerun one savepoint per write, so only that write fails
+/// and the rest of its group, usage included, still commits.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_failing_after_its_update_is_undone_alone() {
+    const GOOD: usize = 40;
+    let (store, _path, _dir) = file_store();
+    let store = Arc::new(store);
+    store.create_account(&account("a")).await.unwrap();
+    let records: Vec<_> = (0..=GOOD)
+        .map(|i| instance(&format!("i{i:03}"), "a", "x", i as i64))
+        .collect();
+    for r in &records {
+        store.create_instance(r, None).await.unwrap();
+    }
+    store
+        .write(|c| {
+            c.execute_batch(
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON observations \
+                 WHEN NEW.mode_target = 'boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END;",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let before = store.stats();
+
+    let blocker = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .write(|_| {
+                    std::thread::sleep(Duration::from_millis(150));
+                    Ok(())
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let mut good = Vec::new();
+    for r in &records[..GOOD / 2] {
+        let store = Arc::clone(&store);
+        let write = next_write(r, 1, 1, "2026-01");
+        good.push(tokio::spawn(async move { store.write_instance(write).await }));
+    }
+    let doomed = {
+        let store = Arc::clone(&store);
+        let mut write = next_write(&records[GOOD], 1, 1, "2026-01");
+        write.observations[0].mode_target = "boom".into();
+        tokio::spawn(async move { store.write_instance(write).await })
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for r in &records[GOOD / 2..GOOD] {
+        let store = Arc::clone(&store);
+        let write = next_write(r, 1, 1, "2026-01");
+        good.push(tokio::spawn(async move { store.write_instance(write).await }));
+    }
+
+    blocker.await.unwrap().unwrap();
+    for t in good {
+        t.await.unwrap().unwrap();
+    }
+    match doomed.await.unwrap() {
+        Err(StoreError::Database(message)) => assert!(message.contains("boom"), "{message}"),
+        other => panic!("expected the trigger's error, got {other:?}"),
+    }
+    let after = store.stats();
+    assert_eq!(after.failed_writes - before.failed_writes, 1);
+    assert!(after.largest_group > GOOD as u64 / 2, "the writes shared a group");
+
+    // The good writes and their usage landed; the doomed one left nothing.
+    assert_eq!(store.usage("a", "2026-01").await.unwrap(), GOOD as u64);
+    for r in &records[..GOOD] {
+        let stored = store.load_instance(&r.id).await.unwrap().unwrap();
+        assert_eq!(stored.version, 2);
+        assert_eq!(store.history(&r.id, 10, 0).await.unwrap().total, 1);
+    }
+    let untouched = store.load_instance(&records[GOOD].id).await.unwrap().unwrap();
+    assert_eq!(untouched.version, records[GOOD].version);
+    assert_eq!(store.history(&records[GOOD].id, 10, 0).await.unwrap().total, 0);
+    store.close().await.unwrap();
+}
