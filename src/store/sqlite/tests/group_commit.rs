@@ -2,9 +2,12 @@
 //! failing job does not spoil its group.
 
 use super::{account, file_store, instance, next_write};
-use crate::store::{Store, StoreError};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{InstanceRecord, Store, StoreError, StoreResult};
 use std::sync::Arc;
 use std::time::Duration;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_writes_share_commits() {
@@ -64,18 +67,40 @@ async fn concurrent_writes_share_commits() {
     store.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn failing_jobs_do_not_spoil_their_group() {
-    const GOOD: usize = 100;
-    let (store, _path, _dir) = file_store();
+/// A file store holding account `a` with `n` instances.
+async fn store_with_instances(n: usize) -> (Arc<SqliteStore>, Vec<InstanceRecord>, TempDir) {
+    let (store, _path, dir) = file_store();
     let store = Arc::new(store);
     store.create_account(&account("a")).await.unwrap();
-    let records: Vec<_> = (0..=GOOD)
+    let records: Vec<_> = (0..n)
         .map(|i| instance(&format!("i{i:03}"), "a", "x", i as i64))
         .collect();
     for r in &records {
         store.create_instance(r, None).await.unwrap();
     }
+    (store, records, dir)
+}
+
+/// Keeps the writer busy for 150 ms, so that what is queued meanwhile
+/// forms one group; returns once the writer has started on it.
+async fn hold_the_writer(store: &Arc<SqliteStore>) -> JoinHandle<StoreResult<()>> {
+    let store = Arc::clone(store);
+    let blocker = tokio::spawn(async move {
+        store
+            .write(|_| {
+                std::thread::sleep(Duration::from_millis(150));
+                Ok(())
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    blocker
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_jobs_do_not_spoil_their_group() {
+    const GOOD: usize = 100;
+    let (store, records, _dir) = store_with_instances(GOOD + 1).await;
     // The last instance moves to version 2, so a write expecting 1 is stale.
     let stale_base = records[GOOD].clone();
     store
@@ -85,18 +110,7 @@ async fn failing_jobs_do_not_spoil_their_group() {
     let before = store.stats();
 
     // Hold the writer busy so everything below queues up into one group.
-    let blocker = {
-        let store = Arc::clone(&store);
-        tokio::spawn(async move {
-            store
-                .write(|_| {
-                    std::thread::sleep(Duration::from_millis(150));
-                    Ok(())
-                })
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    let blocker = hold_the_writer(&store).await;
 
     let mut good = Vec::new();
     for r in &records[..GOOD] {
@@ -184,15 +198,7 @@ async fn failing_jobs_do_not_spoil_their_group() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_write_failing_after_its_update_is_undone_alone() {
     const GOOD: usize = 40;
-    let (store, _path, _dir) = file_store();
-    let store = Arc::new(store);
-    store.create_account(&account("a")).await.unwrap();
-    let records: Vec<_> = (0..=GOOD)
-        .map(|i| instance(&format!("i{i:03}"), "a", "x", i as i64))
-        .collect();
-    for r in &records {
-        store.create_instance(r, None).await.unwrap();
-    }
+    let (store, records, _dir) = store_with_instances(GOOD + 1).await;
     store
         .write(|c| {
             c.execute_batch(
@@ -205,18 +211,7 @@ async fn a_write_failing_after_its_update_is_undone_alone() {
         .unwrap();
     let before = store.stats();
 
-    let blocker = {
-        let store = Arc::clone(&store);
-        tokio::spawn(async move {
-            store
-                .write(|_| {
-                    std::thread::sleep(Duration::from_millis(150));
-                    Ok(())
-                })
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    let blocker = hold_the_writer(&store).await;
     let mut good = Vec::new();
     for r in &records[..GOOD / 2] {
         let store = Arc::clone(&store);
