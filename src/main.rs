@@ -33,7 +33,9 @@ thread_local! {
 fn collect_freed_memory() {
     let now = std::time::Instant::now();
     let due = LAST_COLLECT.with(|last| {
-        let due = last.get().is_none_or(|t| now.duration_since(t) >= COLLECT_INTERVAL);
+        let due = last
+            .get()
+            .is_none_or(|t| now.duration_since(t) >= COLLECT_INTERVAL);
         if due {
             last.set(Some(now));
         }

@@ -92,6 +92,10 @@ mod tests {
         nudge.send();
         drop(nudge);
         handle.join().unwrap();
-        assert!(main_file() >= 100_000, "main file is only {} bytes", main_file());
+        assert!(
+            main_file() >= 100_000,
+            "main file is only {} bytes",
+            main_file()
+        );
     }
 }

@@ -112,7 +112,12 @@ impl SqliteStore {
             None => None,
         };
         let (wtx, wrx) = crossbeam_channel::unbounded();
-        threads.push(writer::spawn(writer_conn, wrx, Arc::clone(&counters), nudge)?);
+        threads.push(writer::spawn(
+            writer_conn,
+            wrx,
+            Arc::clone(&counters),
+            nudge,
+        )?);
         let readers = match readers {
             Some(conns) => {
                 let (rtx, rrx) = crossbeam_channel::unbounded();

@@ -216,7 +216,9 @@ async fn a_write_failing_after_its_update_is_undone_alone() {
     for r in &records[..GOOD / 2] {
         let store = Arc::clone(&store);
         let write = next_write(r, 1, 1, "2026-01");
-        good.push(tokio::spawn(async move { store.write_instance(write).await }));
+        good.push(tokio::spawn(
+            async move { store.write_instance(write).await },
+        ));
     }
     let doomed = {
         let store = Arc::clone(&store);
@@ -228,7 +230,9 @@ async fn a_write_failing_after_its_update_is_undone_alone() {
     for r in &records[GOOD / 2..GOOD] {
         let store = Arc::clone(&store);
         let write = next_write(r, 1, 1, "2026-01");
-        good.push(tokio::spawn(async move { store.write_instance(write).await }));
+        good.push(tokio::spawn(
+            async move { store.write_instance(write).await },
+        ));
     }
 
     blocker.await.unwrap().unwrap();
@@ -241,7 +245,10 @@ async fn a_write_failing_after_its_update_is_undone_alone() {
     }
     let after = store.stats();
     assert_eq!(after.failed_writes - before.failed_writes, 1);
-    assert!(after.largest_group > GOOD as u64 / 2, "the writes shared a group");
+    assert!(
+        after.largest_group > GOOD as u64 / 2,
+        "the writes shared a group"
+    );
 
     // The good writes and their usage landed; the doomed one left nothing.
     assert_eq!(store.usage("a", "2026-01").await.unwrap(), GOOD as u64);
@@ -250,8 +257,15 @@ async fn a_write_failing_after_its_update_is_undone_alone() {
         assert_eq!(stored.version, 2);
         assert_eq!(store.history(&r.id, 10, 0).await.unwrap().total, 1);
     }
-    let untouched = store.load_instance(&records[GOOD].id).await.unwrap().unwrap();
+    let untouched = store
+        .load_instance(&records[GOOD].id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(untouched.version, records[GOOD].version);
-    assert_eq!(store.history(&records[GOOD].id, 10, 0).await.unwrap().total, 0);
+    assert_eq!(
+        store.history(&records[GOOD].id, 10, 0).await.unwrap().total,
+        0
+    );
     store.close().await.unwrap();
 }
