@@ -2,6 +2,7 @@
 //! the library; `serve` is the default.
 
 use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -150,16 +151,28 @@ fn overrides(global: &GlobalArgs, bind: Option<String>, no_auth: bool) -> CliOve
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Installs the log subscriber. Lines go to stderr through a background
+/// thread that writes whatever has queued up in one `write`: a request
+/// never waits on the terminal or the log file, and the access log costs
+/// one system call per batch, not per line. Nothing is dropped when the
+/// queue is full (the request waits instead). Colours only on a terminal.
+/// Keep the guard until exit: dropping it flushes the queue.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
     }
+    guard
 }
 
 fn main() -> ExitCode {
@@ -217,7 +230,7 @@ async fn run(cli: Cli, config: Config) -> Result<(), String> {
         no_auth: false,
     }) {
         Command::Serve { .. } => {
-            init_logging(config.log.format);
+            let _flush_logs_on_exit = init_logging(config.log.format);
             identity_os::server::run(config)
                 .await
                 .map_err(|e| e.to_string())

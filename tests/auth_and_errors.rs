@@ -101,6 +101,21 @@ async fn request_ids_are_generated_or_echoed() {
         echoed.header("x-request-id").as_deref(),
         Some("trace-abc-123")
     );
+    // Too long, or not printable ASCII: replaced, so the log stays sane.
+    let long = "x".repeat(200);
+    for unusable in [long.as_str(), "two words"] {
+        let replaced = server
+            .send(
+                Method::GET,
+                "/health",
+                None,
+                None,
+                &[("x-request-id", unusable)],
+            )
+            .await;
+        let id = replaced.header("x-request-id").unwrap_or_default();
+        assert_eq!(id.len(), 36, "a fresh UUID instead of {unusable:?}: {id}");
+    }
 }
 
 #[tokio::test]

@@ -62,6 +62,17 @@ async fn a_client_that_trickles_its_body_gets_a_json_503() {
     let text = String::from_utf8_lossy(&buffer[..n]);
     assert!(text.starts_with("HTTP/1.1 503"), "{text}");
     assert!(text.contains("\"code\":\"service_unavailable\""), "{text}");
+    let head = text.to_ascii_lowercase();
+    for header in [
+        "x-content-type-options: nosniff",
+        "cache-control: no-store",
+        "x-request-id: ",
+    ] {
+        assert!(
+            head.contains(header),
+            "a timed-out request still gets {header:?}: {text}"
+        );
+    }
 }
 
 #[tokio::test]

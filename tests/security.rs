@@ -48,7 +48,13 @@ async fn logs_never_contain_keys_or_request_bodies() {
         .await;
     assert_eq!(answer.status, StatusCode::OK);
     server
-        .get("/v1/instances", "idos_sk_notarealkeynotarealkeynotareal12")
+        .send(
+            Method::GET,
+            "/v1/instances",
+            Some("idos_sk_notarealkeynotarealkeynotareal12"),
+            None,
+            &[("x-request-id", "log-trace-7")],
+        )
         .await
         .assert_error(401, "unauthorized");
     server.stop();
@@ -57,6 +63,13 @@ async fn logs_never_contain_keys_or_request_bodies() {
         text.contains("/v1/instances/{id}/process"),
         "request lines are logged: {text}"
     );
+    let unauthorized = text
+        .lines()
+        .find(|line| line.contains("route=\"/v1/instances\"") && line.contains("status=401"))
+        .unwrap_or_else(|| panic!("the 401 has its access-log line: {text}"));
+    for field in ["method=GET", "latency_us=", "request_id=\"log-trace-7\""] {
+        assert!(unauthorized.contains(field), "{field} in {unauthorized}");
+    }
     for secret in [
         key.as_str(),
         "idos_sk_notarealkey",

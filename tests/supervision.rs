@@ -81,3 +81,24 @@ async fn a_crashed_actor_restarts_from_its_last_committed_state() {
         .await;
     wrong.assert_error(404, "not_found");
 }
+
+#[tokio::test]
+async fn a_panicking_handler_gets_a_json_500_and_the_server_goes_on() {
+    let server = TestServer::start(Options::default());
+    let key = server.key();
+    let crashed = server
+        .post("/v1/_fault/handler_panic", &key, json!({}))
+        .await;
+    crashed.assert_error(500, "internal");
+    assert!(
+        !crashed.text.contains("fault injection"),
+        "no panic message leaks to the client"
+    );
+    assert_eq!(
+        crashed.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert!(crashed.header("x-request-id").is_some());
+    let id = server.create_instance(&key, "after").await;
+    assert!(id.starts_with("inst_"), "the server still serves: {id}");
+}

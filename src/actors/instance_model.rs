@@ -87,8 +87,14 @@ pub struct PlannedChange {
     pub write: InstanceWrite,
 }
 
+/// Room for a whole persisted state (≈ 1 KB) from the start: growing the
+/// buffer from serde_json's default 128 bytes copied it five times.
+const STATE_JSON_CAPACITY: usize = 2048;
+
 fn encode<T: Serialize>(value: &T) -> Result<String, InstanceError> {
-    serde_json::to_string(value).map_err(|e| InstanceError::Corrupt(e.to_string()))
+    let mut out = Vec::with_capacity(STATE_JSON_CAPACITY);
+    serde_json::to_writer(&mut out, value).map_err(|e| InstanceError::Corrupt(e.to_string()))?;
+    String::from_utf8(out).map_err(|e| InstanceError::Corrupt(e.to_string()))
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, InstanceError> {

@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 use crate::accounts::{self, KeyRejection};
 
 use super::error::ApiError;
+use super::limits;
 use super::state::{AppState, Caller};
 
 /// The credential of an `Authorization: Bearer <credential>` header.
@@ -38,7 +39,9 @@ fn bearer(request: &Request) -> Result<&str, ApiError> {
     Ok(credential)
 }
 
-/// Resolves the caller's account and stores it as a request extension.
+/// Resolves the caller's account, stores it as a request extension and
+/// runs the request under the caller's rate limit ([`limits`]): one
+/// middleware for both, so the API routes cost one layer, not two.
 pub async fn require_api_key(
     State(state): State<AppState>,
     mut request: Request,
@@ -64,8 +67,9 @@ pub async fn require_api_key(
             }
         }
     };
-    request.extensions_mut().insert(Caller { account });
-    next.run(request).await
+    let caller = Caller { account };
+    request.extensions_mut().insert(caller.clone());
+    limits::enforce_rate_limit(&state, &caller, request, next).await
 }
 
 /// Guards `/v1/admin/*`: absent (404) without a configured admin token,

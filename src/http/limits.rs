@@ -5,7 +5,7 @@
 //! parse every header as an integer and never see "0 left" for a budget
 //! that cannot run out.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -52,15 +52,14 @@ fn add_monthly_headers(headers: &mut HeaderMap, monthly: &MonthlyStatus) {
 
 /// Charges the request to the caller's per-minute budget, refuses it with
 /// `rate_limited` when the budget is spent, and adds the limit headers to
-/// whatever the handler answers.
+/// whatever the handler answers. Called by [`super::auth::require_api_key`]
+/// once it knows the caller.
 pub async fn enforce_rate_limit(
-    State(state): State<AppState>,
+    state: &AppState,
+    caller: &Caller,
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(caller) = request.extensions().get::<Caller>().cloned() else {
-        return ApiError::Internal.into_response();
-    };
     let rate = state.limiter.charge_request(&caller.account);
     let mut response = match rate.retry_after_secs {
         Some(retry_after_secs) => ApiError::RateLimited {

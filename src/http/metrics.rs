@@ -2,13 +2,13 @@
 //! of requests, latencies, actors, engine cycles, store commits and limiter
 //! rejections.
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::Next;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::Duration;
 
 use super::state::AppState;
 
@@ -41,21 +41,15 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Counts every request by route, method and status, and times it.
-pub async fn record_request(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("identity_os_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+/// Counts a finished request by route, method and status, and records its
+/// latency (the time until its response head was ready).
+pub fn record_request(route: &str, method: &Method, status: StatusCode, latency: Duration) {
+    let route = route.to_owned();
+    let method = method.as_str().to_owned();
+    metrics::counter!("identity_os_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.as_str().to_owned())
         .increment(1);
     metrics::histogram!("identity_os_http_request_duration_seconds", "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
-    response
+        .record(latency.as_secs_f64());
 }
 
 /// `GET /metrics`.

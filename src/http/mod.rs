@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod docs;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod handlers;
@@ -14,20 +15,11 @@ pub mod object_only;
 pub mod openapi;
 pub mod sdk_compat;
 pub mod state;
-pub mod timeout;
 pub mod wire;
 
-use axum::extract::MatchedPath;
-use axum::http::Request;
-use axum::http::{header, HeaderValue};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, patch, post};
 use axum::Router;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use handlers::{
     admin, billing, engine, history, instances, personality_test, personas, system, usage,
@@ -37,10 +29,15 @@ pub use state::{AppInner, AppState, Caller};
 /// Test-only routes (feature `fault-injection`).
 #[cfg(feature = "fault-injection")]
 fn fault_routes() -> Router<AppState> {
-    Router::new().route(
-        "/v1/instances/{id}/_fault/panic",
-        post(handlers::fault::panic_actor),
-    )
+    Router::new()
+        .route(
+            "/v1/instances/{id}/_fault/panic",
+            post(handlers::fault::panic_actor),
+        )
+        .route(
+            "/v1/_fault/handler_panic",
+            post(handlers::fault::panic_handler),
+        )
 }
 
 /// Without the feature there are none.
@@ -81,10 +78,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/billing/checkout", post(billing::checkout))
         .route("/v1/billing/portal", post(billing::portal))
         .merge(fault_routes())
-        .route_layer(from_fn_with_state(
-            state.clone(),
-            limits::enforce_rate_limit,
-        ))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
 
     let admin = Router::new()
@@ -100,24 +93,6 @@ pub fn router(state: AppState) -> Router {
         )
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin_token));
 
-    let trace = TraceLayer::new_for_http()
-        .make_span_with(|request: &Request<_>| {
-            let route = request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", |p| p.as_str())
-                .to_string();
-            let request_id = request
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            tracing::info_span!("request", method = %request.method(), route, request_id)
-        })
-        .on_request(())
-        .on_response(DefaultOnResponse::new().level(Level::INFO));
-
     Router::new()
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
@@ -131,24 +106,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
-        .layer(CatchPanicLayer::custom(system::panic_response))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(from_fn_with_state(state.clone(), timeout::request_deadline))
-        .layer(from_fn(metrics::record_request))
-        .layer(from_fn(sdk_compat::close_python_sdk_connections))
-        .layer(trace)
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Outermost: every response, the fallbacks' included, passes it.
+        .layer(from_fn_with_state(state.clone(), edge::handle))
         .with_state(state)
 }

@@ -7,27 +7,26 @@
 //! after each response to that client makes every call open a fresh one,
 //! which is what the SDK implicitly assumes. Other clients keep keep-alive.
 
-use axum::extract::Request;
 use axum::http::header::{CONNECTION, USER_AGENT};
-use axum::http::HeaderValue;
-use axum::middleware::Next;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 
 /// User-Agent prefix the Python SDK sends.
 const PYTHON_SDK_AGENT: &str = "identity-os-python-sdk/";
 
-/// Adds `Connection: close` to responses for the Python SDK.
-pub async fn close_python_sdk_connections(request: Request, next: Next) -> Response {
-    let is_python_sdk = request
-        .headers()
+/// Whether the request comes from the Python SDK, whose connections are
+/// closed after each response.
+pub fn wants_connection_close(request_headers: &HeaderMap) -> bool {
+    request_headers
         .get(USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|agent| agent.starts_with(PYTHON_SDK_AGENT));
-    let mut response = next.run(request).await;
-    if is_python_sdk {
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
-    }
+        .is_some_and(|agent| agent.starts_with(PYTHON_SDK_AGENT))
+}
+
+/// Adds `Connection: close`: hyper then closes the connection once this
+/// response is written.
+pub fn close_connection(response: &mut Response) {
     response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
 }

@@ -1,6 +1,7 @@
 //! Test-only fault injection (feature `fault-injection`, never in release
 //! builds): makes an instance actor panic inside its handler so tests can
-//! prove supervision restarts it from persisted state.
+//! prove supervision restarts it from persisted state, and makes a request
+//! handler itself panic so tests can prove the edge contains it.
 
 use axum::extract::{Path, State};
 use axum::Extension;
@@ -29,4 +30,10 @@ pub async fn panic_actor(
         )
         .await
         .map_err(ApiError::from)
+}
+
+/// `POST /v1/_fault/handler_panic`: the handler panics; the edge answers
+/// a JSON 500 and the server goes on.
+pub async fn panic_handler(Extension(_caller): Extension<Caller>) -> ApiResult<()> {
+    panic!("fault injection: a request handler panicked");
 }
