@@ -14,6 +14,7 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod loadtest;
+pub mod logging;
 pub mod server;
 pub mod store;
 pub mod time;

@@ -2,12 +2,11 @@
 //! the library; `serve` is the default.
 
 use clap::{Args, Parser, Subcommand};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use identity_os::accounts;
-use identity_os::config::{CliOverrides, Config, LogFormat};
+use identity_os::config::{CliOverrides, Config};
 use identity_os::store::{self, Store};
 use identity_os::time::format_timestamp;
 
@@ -151,30 +150,6 @@ fn overrides(global: &GlobalArgs, bind: Option<String>, no_auth: bool) -> CliOve
     }
 }
 
-/// Installs the log subscriber. Lines go to stderr through a background
-/// thread that writes whatever has queued up in one `write`: a request
-/// never waits on the terminal or the log file, and the access log costs
-/// one system call per batch, not per line. Nothing is dropped when the
-/// queue is full (the request waits instead). Colours only on a terminal.
-/// Keep the guard until exit: dropping it flushes the queue.
-fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(writer);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Pretty => builder.init(),
-    }
-    guard
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match &cli.command {
@@ -230,7 +205,7 @@ async fn run(cli: Cli, config: Config) -> Result<(), String> {
         no_auth: false,
     }) {
         Command::Serve { .. } => {
-            let _flush_logs_on_exit = init_logging(config.log.format);
+            let _flush_logs_on_exit = identity_os::logging::init(config.log.format);
             identity_os::server::run(config)
                 .await
                 .map_err(|e| e.to_string())

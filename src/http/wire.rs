@@ -334,3 +334,7 @@ impl From<DriftRow> for DriftEventBody {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;

@@ -55,7 +55,7 @@ const JSON_BODY_CAPACITY: usize = 4096;
 /// A JSON response with `ETag: "<version>"`.
 pub fn with_etag<T: Serialize>(status: StatusCode, version: i64, body: &T) -> Response {
     let mut bytes = Vec::with_capacity(JSON_BODY_CAPACITY);
-    if let Err(e) = serde_json::to_writer(&mut bytes, body) {
+    if let Err(e) = sonic_rs::to_writer(&mut bytes, body) {
         tracing::error!(error = %e, "cannot serialise a response");
         return ApiError::Internal.into_response();
     }

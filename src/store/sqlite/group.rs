@@ -17,6 +17,7 @@
 
 use super::super::{InstanceWrite, StoreError, StoreResult};
 use super::instances;
+use super::syncer::Syncer;
 use super::writer::{execute_cached, panic_message, Counters, Reply, WriteFn};
 use rusqlite::Connection;
 use std::collections::BTreeMap;
@@ -41,8 +42,14 @@ impl Group {
     }
 }
 
-/// Commits `group` and answers every write in it.
-pub(crate) fn commit_group(conn: &Connection, group: Group, counters: &Counters) {
+/// Commits `group` and answers every write in it: at once, or through
+/// `syncer` once the WAL is on disk (durability `full`).
+pub(crate) fn commit_group(
+    conn: &Connection,
+    group: Group,
+    counters: &Counters,
+    syncer: Option<&Syncer>,
+) {
     let started = Instant::now();
     let size = group.len() as u64;
     counters.writes.fetch_add(size, Ordering::Relaxed);
@@ -100,7 +107,7 @@ pub(crate) fn commit_group(conn: &Connection, group: Group, counters: &Counters)
     metrics::histogram!("identity_os_store_commit_seconds").record(elapsed.as_secs_f64());
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     counters.commit_micros.fetch_add(micros, Ordering::Relaxed);
-    tx.answer(counters);
+    tx.answer(counters, syncer);
 }
 
 /// Runs the instance writes of a group in the open transaction, then adds
@@ -230,13 +237,20 @@ impl GroupTransaction {
         }
     }
 
-    fn answer(self, counters: &Counters) {
-        for (reply, result) in self.answers {
-            if result.is_err() {
-                counters.failed_writes.fetch_add(1, Ordering::Relaxed);
+    fn answer(self, counters: &Counters, syncer: Option<&Syncer>) {
+        let failed = self.answers.iter().filter(|(_, r)| r.is_err()).count();
+        counters
+            .failed_writes
+            .fetch_add(failed as u64, Ordering::Relaxed);
+        match syncer {
+            // Only a success has to wait for the disk.
+            Some(syncer) if failed < self.answers.len() => syncer.send(self.answers),
+            _ => {
+                for (reply, result) in self.answers {
+                    // The caller may have given up waiting; the outcome stands either way.
+                    let _ = reply.send(result);
+                }
             }
-            // The caller may have given up waiting; the outcome stands either way.
-            let _ = reply.send(result);
         }
     }
 }

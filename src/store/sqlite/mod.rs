@@ -17,6 +17,7 @@ mod instances;
 mod key_cache;
 mod readers;
 mod schema;
+mod syncer;
 mod writer;
 
 #[cfg(test)]
@@ -40,11 +41,16 @@ use writer::{ConnFn, Counters, Msg};
 /// A point-in-time copy of the writer's counters, for metrics.
 ///
 /// `writes / commits` is the average group size; `commit_micros / commits`
-/// the average time a group spends in its transaction (fsync included).
+/// the average time a group spends in its transaction (its WAL fsync, with
+/// durability `full`, happens afterwards on the syncer thread).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {
-    /// Group transactions committed (one fsync each with durability `full`).
+    /// Group transactions committed.
     pub commits: u64,
+    /// WAL fsyncs made before answering (durability `full`); one covers
+    /// every group committed while the previous one ran, so at most
+    /// `commits`.
+    pub wal_syncs: u64,
     /// Write jobs handled, successful or not.
     pub writes: u64,
     /// Write jobs answered with an error (their own or the group's).
@@ -77,32 +83,51 @@ impl SqliteStore {
     /// Opens (creating it and its parent directories on first start) the
     /// database file in WAL mode, runs pending migrations and starts the
     /// writer thread and the read pool.
+    ///
+    /// With durability `full` the writer's own connection commits without
+    /// an fsync and a second thread syncs the WAL before any answer goes
+    /// out (see [`syncer`]); the checkpointer keeps `synchronous = FULL`.
     pub fn open_file(path: impl AsRef<Path>, durability: Durability) -> StoreResult<Self> {
         let path = path.as_ref();
-        let mut conn = schema::open_writer_file(path, durability)?;
+        let mut conn = schema::open_writer_file(path, Durability::Normal)?;
         let applied = schema::migrate(&mut conn)?;
         tracing::info!(path = %path.display(), migrations_applied = applied, "sqlite store opened");
         let readers = (0..readers::pool_size())
             .map(|_| schema::open_reader_file(path))
             .collect::<StoreResult<Vec<_>>>()?;
         let checkpointer = schema::open_writer_file(path, durability)?;
-        Self::start(conn, Some(readers), Some(checkpointer))
+        let wal_sync = match durability {
+            Durability::Full => Some(path),
+            Durability::Normal => None,
+        };
+        Self::start(conn, Some(readers), Some(checkpointer), wal_sync)
     }
 
     /// Opens a private in-memory database: nothing survives the store.
     pub fn open_memory() -> StoreResult<Self> {
         let mut conn = schema::open_memory()?;
         schema::migrate(&mut conn)?;
-        Self::start(conn, None, None)
+        Self::start(conn, None, None, None)
     }
 
+    /// Starts the threads; `wal_sync` names the database whose WAL the
+    /// syncer thread fsyncs before answers go out (durability `full`).
     fn start(
         writer_conn: Connection,
         readers: Option<Vec<Connection>>,
         checkpointer_conn: Option<Connection>,
+        wal_sync: Option<&Path>,
     ) -> StoreResult<Self> {
         let counters = Arc::new(Counters::default());
         let mut threads = Vec::new();
+        let syncer = match wal_sync {
+            Some(database) => {
+                let (syncer, handle) = syncer::spawn(database, Arc::clone(&counters.wal_syncs))?;
+                threads.push(handle);
+                Some(syncer)
+            }
+            None => None,
+        };
         let nudge = match checkpointer_conn {
             Some(conn) => {
                 let (nudge, handle) = checkpointer::spawn(conn)?;
@@ -117,6 +142,7 @@ impl SqliteStore {
             wrx,
             Arc::clone(&counters),
             nudge,
+            syncer,
         )?);
         let readers = match readers {
             Some(conns) => {
@@ -159,6 +185,7 @@ impl SqliteStore {
             commit_failures: c.commit_failures.load(Ordering::Relaxed),
             largest_group: c.largest_group.load(Ordering::Relaxed),
             commit_micros: c.commit_micros.load(Ordering::Relaxed),
+            wal_syncs: c.wal_syncs.load(Ordering::Relaxed),
         }
     }
 

@@ -11,6 +11,7 @@
 use super::super::{InstanceWrite, StoreError, StoreResult};
 use super::checkpointer::Nudge;
 use super::group::{commit_group, Group};
+use super::syncer::Syncer;
 use crossbeam_channel::{Receiver, TryRecvError};
 use rusqlite::Connection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -60,29 +61,39 @@ pub(crate) struct Counters {
     pub commit_failures: AtomicU64,
     pub largest_group: AtomicU64,
     pub commit_micros: AtomicU64,
+    /// Shared with the [`Syncer`]'s thread, which counts its fsyncs.
+    pub wal_syncs: Arc<AtomicU64>,
 }
 
 /// Starts the writer thread on `conn`. It stops after a `Shutdown` message
 /// or once every sender is gone and the queue is empty. After each commit
-/// it nudges the checkpointer, if there is one.
+/// it nudges the checkpointer, if there is one; with a [`Syncer`] (durability
+/// `full`) a group's answers wait for its WAL fsync there.
 pub(crate) fn spawn(
     conn: Connection,
     rx: Receiver<Msg>,
     counters: Arc<Counters>,
     checkpointer: Option<Nudge>,
+    syncer: Option<Syncer>,
 ) -> StoreResult<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(conn, rx, &counters, checkpointer.as_ref()))
+        .spawn(move || run(conn, rx, &counters, checkpointer.as_ref(), syncer.as_ref()))
         .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))
 }
 
-fn run(conn: Connection, rx: Receiver<Msg>, counters: &Counters, checkpointer: Option<&Nudge>) {
+fn run(
+    conn: Connection,
+    rx: Receiver<Msg>,
+    counters: &Counters,
+    checkpointer: Option<&Nudge>,
+    syncer: Option<&Syncer>,
+) {
     while let Ok(first) = rx.recv() {
         let mut queued = Vec::with_capacity(16);
         queued.push(first);
         drain(&rx, &mut queued);
-        let stop = process(&conn, queued, counters);
+        let stop = process(&conn, queued, counters, syncer);
         if let Some(nudge) = checkpointer {
             nudge.send();
         }
@@ -109,7 +120,12 @@ fn drain(rx: &Receiver<Msg>, queued: &mut Vec<Msg>) {
 }
 
 /// Handles one drained batch; returns true when the thread should stop.
-fn process(conn: &Connection, queued: Vec<Msg>, counters: &Counters) -> bool {
+fn process(
+    conn: &Connection,
+    queued: Vec<Msg>,
+    counters: &Counters,
+    syncer: Option<&Syncer>,
+) -> bool {
     let mut group = Group::default();
     let mut runs = Vec::new();
     let mut shutdown = None;
@@ -122,7 +138,7 @@ fn process(conn: &Connection, queued: Vec<Msg>, counters: &Counters) -> bool {
         }
     }
     if !group.is_empty() {
-        commit_group(conn, group, counters);
+        commit_group(conn, group, counters, syncer);
     }
     for f in runs {
         run_guarded(conn, f);
