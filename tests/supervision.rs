@@ -10,6 +10,17 @@ use common::{ts, Options, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
 
+/// Fires a fault route: a generic JSON 500 that leaks nothing of the panic.
+async fn crash(server: &TestServer, key: &str, path: &str) -> common::Answer {
+    let crashed = server.post(path, key, json!({})).await;
+    crashed.assert_error(500, "internal");
+    assert!(
+        !crashed.text.contains("fault injection"),
+        "no panic message leaks to the client"
+    );
+    crashed
+}
+
 #[tokio::test]
 async fn a_crashed_actor_restarts_from_its_last_committed_state() {
     let server = TestServer::start(Options::default());
@@ -39,14 +50,7 @@ async fn a_crashed_actor_restarts_from_its_last_committed_state() {
         .await
         .body;
 
-    let crashed = server
-        .post(&format!("/v1/instances/{id}/_fault/panic"), &key, json!({}))
-        .await;
-    crashed.assert_error(500, "internal");
-    assert!(
-        !crashed.text.contains("fault injection"),
-        "no panic message leaks to the client"
-    );
+    crash(&server, &key, &format!("/v1/instances/{id}/_fault/panic")).await;
 
     assert_eq!(
         server
@@ -86,14 +90,7 @@ async fn a_crashed_actor_restarts_from_its_last_committed_state() {
 async fn a_panicking_handler_gets_a_json_500_and_the_server_goes_on() {
     let server = TestServer::start(Options::default());
     let key = server.key();
-    let crashed = server
-        .post("/v1/_fault/handler_panic", &key, json!({}))
-        .await;
-    crashed.assert_error(500, "internal");
-    assert!(
-        !crashed.text.contains("fault injection"),
-        "no panic message leaks to the client"
-    );
+    let crashed = crash(&server, &key, "/v1/_fault/handler_panic").await;
     assert_eq!(
         crashed.header("x-content-type-options").as_deref(),
         Some("nosniff")
