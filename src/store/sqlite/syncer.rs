@@ -124,14 +124,68 @@ impl WalFile {
             // Only ever fsynced, never written: SQLite owns the contents.
             let file = File::open(&self.path)?;
             // A new file's directory entry must be durable too.
-            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                File::open(dir)?.sync_all()?;
-            }
+            let dir = match self.path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            File::open(dir)?.sync_all()?;
             self.file = Some(file);
         }
         match &self.file {
             Some(file) => file.sync_data(),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::oneshot;
+
+    #[test]
+    fn a_replaced_wal_file_is_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db-wal");
+        std::fs::write(&path, b"first").unwrap();
+        let mut wal = WalFile {
+            path: path.clone(),
+            file: None,
+        };
+        wal.sync().unwrap();
+        let first = wal.file.as_ref().unwrap().metadata().unwrap().ino();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"second").unwrap();
+        wal.sync().unwrap();
+        let second = wal.file.as_ref().unwrap().metadata().unwrap().ino();
+        assert_ne!(first, second, "the new file is the one synced");
+        assert_eq!(wal.file.as_ref().unwrap().metadata().unwrap().nlink(), 1);
+    }
+
+    #[test]
+    fn a_missing_wal_file_is_an_error_not_a_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = WalFile {
+            path: dir.path().join("never-created-wal"),
+            file: None,
+        };
+        assert!(wal.sync().is_err());
+    }
+
+    #[test]
+    fn when_the_fsync_fails_successes_become_errors_and_errors_stay() {
+        let (ok_tx, mut ok_rx) = oneshot::channel();
+        let (conflict_tx, mut conflict_rx) = oneshot::channel();
+        answer(
+            vec![(ok_tx, Ok(())), (conflict_tx, Err(StoreError::Conflict))],
+            &Err("fsync of the WAL failed: disk gone".into()),
+        );
+        assert!(
+            matches!(ok_rx.try_recv(), Ok(Err(StoreError::Database(m))) if m.contains("disk gone"))
+        );
+        assert!(matches!(
+            conflict_rx.try_recv(),
+            Ok(Err(StoreError::Conflict))
+        ));
     }
 }
