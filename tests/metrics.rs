@@ -42,6 +42,12 @@ async fn metrics_count_what_happened() {
         .await;
     throttled.assert_error(429, "throttled");
 
+    // Invented methods share one label value instead of adding series.
+    for invented in ["FOO", "BAR"] {
+        let method = Method::from_bytes(invented.as_bytes()).unwrap();
+        server.send(method, "/v1/nothing", None, None, &[]).await;
+    }
+
     let answer = server.send(Method::GET, "/metrics", None, None, &[]).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert!(answer
@@ -59,6 +65,8 @@ async fn metrics_count_what_happened() {
     );
     assert!(text.contains("identity_os_http_requests_total{route=\"/v1/instances/{id}/process/batch\",method=\"POST\",status=\"200\"} 4"), "{text}");
     assert!(text.contains("identity_os_http_request_duration_seconds_bucket{route=\"/v1/instances\",method=\"POST\""), "{text}");
+    assert!(text.contains("identity_os_http_requests_total{route=\"unmatched\",method=\"OTHER\",status=\"404\"} 2"), "{text}");
+    assert!(!text.contains("method=\"FOO\""), "{text}");
     assert!(value(&text, "identity_os_store_commit_group_size_count") >= 1.0);
     assert!(value(&text, "identity_os_store_commit_seconds_count") >= 1.0);
     assert!(
