@@ -67,16 +67,14 @@ pub async fn handle(State(state): State<AppState>, mut request: Request, next: N
     let started = Instant::now();
     let id = request_id(&request);
     request.headers_mut().insert(&REQUEST_ID, id.clone());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    // An `Arc<str>` clone: the route outlives the request it came with.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
     let close_connection = sdk_compat::wants_connection_close(request.headers());
     let limit = Duration::from_secs(state.config.server.request_timeout_secs);
     // Only built when `debug` is enabled: then every event inside the
     // handler names the request it belongs to.
-    let span = tracing::debug_span!("request", %method, route = route.as_deref().unwrap_or("unmatched"), request_id = ?id);
+    let span = tracing::debug_span!("request", %method, route = route.as_ref().map_or("unmatched", MatchedPath::as_str), request_id = ?id);
     let inner = AssertUnwindSafe(next.run(request)).catch_unwind();
     let mut response = match tokio::time::timeout(limit, inner).instrument(span).await {
         Ok(Ok(response)) => response,
@@ -93,7 +91,7 @@ pub async fn handle(State(state): State<AppState>, mut request: Request, next: N
     }
     response.headers_mut().insert(&REQUEST_ID, id.clone());
     let latency = started.elapsed();
-    let route = route.as_deref().unwrap_or("unmatched");
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     metrics::record_request(route, &method, response.status(), latency);
     log_request(&method, route, response.status(), latency, &id);
     response

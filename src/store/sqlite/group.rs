@@ -1,4 +1,4 @@
-//! Committing one group of writes in one transaction (one fsync).
+//! Committing one group of writes in one transaction.
 //!
 //! Instance writes (every observation is one) run first, back to back and
 //! without savepoints: their expected failures, a version conflict and a
@@ -17,7 +17,7 @@
 
 use super::super::{InstanceWrite, StoreError, StoreResult};
 use super::instances;
-use super::syncer::Syncer;
+use super::syncer::{self, Syncer};
 use super::writer::{execute_cached, panic_message, Counters, Reply, WriteFn};
 use rusqlite::Connection;
 use std::collections::BTreeMap;
@@ -245,12 +245,7 @@ impl GroupTransaction {
         match syncer {
             // Only a success has to wait for the disk.
             Some(syncer) if failed < self.answers.len() => syncer.send(self.answers),
-            _ => {
-                for (reply, result) in self.answers {
-                    // The caller may have given up waiting; the outcome stands either way.
-                    let _ = reply.send(result);
-                }
-            }
+            _ => syncer::answer(self.answers, &Ok(())),
         }
     }
 }

@@ -94,8 +94,9 @@ fn run(wal: &mut WalFile, rx: &Receiver<Answers>, syncs: &AtomicU64) {
     tracing::debug!("store WAL syncer stopped");
 }
 
-/// Sends each answer; a success becomes the sync's error if it failed.
-fn answer(answers: Answers, synced: &Result<(), String>) {
+/// Sends each answer; a success becomes the sync's error if it failed
+/// (the writer passes `Ok` for groups that need no sync).
+pub(crate) fn answer(answers: Answers, synced: &Result<(), String>) {
     for (reply, result) in answers {
         let result = match (result, synced) {
             (Ok(()), Err(why)) => Err(StoreError::Database(why.clone())),

@@ -3,8 +3,9 @@
 //!
 //! Group commit: the thread blocks for one job, drains whatever else is
 //! already queued (up to [`MAX_GROUP`]) and commits it all in one
-//! transaction, so one fsync serves the whole group (see [`super::group`]);
-//! only then does it answer each job. Under load the queue refills while a
+//! transaction (see [`super::group`]); only then, and with durability
+//! `full` only once the WAL is synced (see [`super::syncer`]), is each job
+//! answered. Under load the queue refills while a
 //! group commits, so groups grow with the load without the writer ever
 //! waiting on purpose: a lone write is never delayed.
 

@@ -3,7 +3,7 @@
 
 use super::{account, file_store, instance, next_write};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{InstanceRecord, Store, StoreError, StoreResult};
+use crate::store::{InstanceRecord, InstanceWrite, Store, StoreError, StoreResult};
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -33,11 +33,7 @@ async fn concurrent_writes_share_commits() {
     let before = store.stats();
     let writes: Vec<_> = records
         .iter()
-        .map(|r| {
-            let store = Arc::clone(&store);
-            let write = next_write(r, 1, 1, "2026-01");
-            tokio::spawn(async move { store.write_instance(write).await })
-        })
+        .map(|r| spawn_write(&store, next_write(r, 1, 1, "2026-01")))
         .collect();
     for t in writes {
         t.await.unwrap().unwrap();
@@ -81,6 +77,12 @@ async fn store_with_instances(n: usize) -> (Arc<SqliteStore>, Vec<InstanceRecord
     (store, records, dir)
 }
 
+/// Queues `write` from a task of its own; the handle yields its outcome.
+fn spawn_write(store: &Arc<SqliteStore>, write: InstanceWrite) -> JoinHandle<StoreResult<()>> {
+    let store = Arc::clone(store);
+    tokio::spawn(async move { store.write_instance(write).await })
+}
+
 /// Keeps the writer busy for 150 ms, so that what is queued meanwhile
 /// forms one group; returns once the writer has started on it.
 async fn hold_the_writer(store: &Arc<SqliteStore>) -> JoinHandle<StoreResult<()>> {
@@ -114,17 +116,9 @@ async fn failing_jobs_do_not_spoil_their_group() {
 
     let mut good = Vec::new();
     for r in &records[..GOOD] {
-        let store = Arc::clone(&store);
-        let write = next_write(r, 1, 1, "2026-01");
-        good.push(tokio::spawn(
-            async move { store.write_instance(write).await },
-        ));
+        good.push(spawn_write(&store, next_write(r, 1, 1, "2026-01")));
     }
-    let stale = {
-        let store = Arc::clone(&store);
-        let write = next_write(&stale_base, 2, 1, "2026-01");
-        tokio::spawn(async move { store.write_instance(write).await })
-    };
+    let stale = spawn_write(&store, next_write(&stale_base, 2, 1, "2026-01"));
     let panicking = {
         let store = Arc::clone(&store);
         tokio::spawn(async move {
@@ -214,25 +208,16 @@ async fn a_write_failing_after_its_update_is_undone_alone() {
     let blocker = hold_the_writer(&store).await;
     let mut good = Vec::new();
     for r in &records[..GOOD / 2] {
-        let store = Arc::clone(&store);
-        let write = next_write(r, 1, 1, "2026-01");
-        good.push(tokio::spawn(
-            async move { store.write_instance(write).await },
-        ));
+        good.push(spawn_write(&store, next_write(r, 1, 1, "2026-01")));
     }
     let doomed = {
-        let store = Arc::clone(&store);
         let mut write = next_write(&records[GOOD], 1, 1, "2026-01");
         write.observations[0].mode_target = "boom".into();
-        tokio::spawn(async move { store.write_instance(write).await })
+        spawn_write(&store, write)
     };
     tokio::time::sleep(Duration::from_millis(5)).await;
     for r in &records[GOOD / 2..GOOD] {
-        let store = Arc::clone(&store);
-        let write = next_write(r, 1, 1, "2026-01");
-        good.push(tokio::spawn(
-            async move { store.write_instance(write).await },
-        ));
+        good.push(spawn_write(&store, next_write(r, 1, 1, "2026-01")));
     }
 
     blocker.await.unwrap().unwrap();
