@@ -4,7 +4,6 @@
 //! the rows to append), handed to the store, and only adopted once the store
 //! has committed it. So a failed commit leaves the actor exactly as it was.
 
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::engine::{DriftReading, Engine, EngineState, Observation, Profile, MODE_COUNT};
@@ -14,7 +13,7 @@ use crate::store::{
 };
 use crate::time::month_of;
 
-use super::InstanceError;
+use super::{state_codec, InstanceError};
 
 /// Instance metadata as the API shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,20 +24,6 @@ pub struct InstanceMeta {
     pub created_at: Micros,
     pub updated_at: Micros,
     pub version: i64,
-}
-
-/// The engine state as persisted in `state_json`: the profile travels with it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct PersistedState {
-    profile: Profile,
-    state: EngineState,
-}
-
-/// [`PersistedState`] as written: borrowed, so encoding copies nothing.
-#[derive(Serialize)]
-struct PersistedStateRef<'a> {
-    profile: &'a Profile,
-    state: &'a EngineState,
 }
 
 /// One validated observation with its caller time (if any) and context.
@@ -87,20 +72,6 @@ pub struct PlannedChange {
     pub write: InstanceWrite,
 }
 
-/// Room for a whole persisted state (≈ 1 KB) from the start: growing the
-/// buffer from serde_json's default 128 bytes copied it five times.
-const STATE_JSON_CAPACITY: usize = 2048;
-
-fn encode<T: Serialize>(value: &T) -> Result<String, InstanceError> {
-    let mut out = Vec::with_capacity(STATE_JSON_CAPACITY);
-    sonic_rs::to_writer(&mut out, value).map_err(|e| InstanceError::Corrupt(e.to_string()))?;
-    String::from_utf8(out).map_err(|e| InstanceError::Corrupt(e.to_string()))
-}
-
-fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, InstanceError> {
-    serde_json::from_str(text).map_err(|e| InstanceError::Corrupt(e.to_string()))
-}
-
 impl InstanceModel {
     /// A brand-new instance (not yet stored).
     pub fn new(
@@ -121,8 +92,8 @@ impl InstanceModel {
 
     /// Decodes a stored row.
     pub fn from_record(record: InstanceRecord) -> Result<Self, InstanceError> {
-        let persisted: PersistedState = decode(&record.state_json)?;
-        let initial: EngineState = decode(&record.initial_state_json)?;
+        let persisted = state_codec::decode_state(&record.state)?;
+        let initial = state_codec::decode_initial(&record.initial_state)?;
         Ok(InstanceModel {
             meta: InstanceMeta {
                 id: record.id,
@@ -148,14 +119,10 @@ impl InstanceModel {
     /// Encodes the model as a row; the initial state only if `with_initial`
     /// (otherwise that field is left empty).
     fn encode_record(&self, with_initial: bool) -> Result<InstanceRecord, InstanceError> {
-        let persisted = PersistedStateRef {
-            profile: &self.profile,
-            state: &self.state,
-        };
-        let initial_state_json = if with_initial {
-            encode(&self.initial)?
+        let initial_state = if with_initial {
+            state_codec::encode_initial(&self.initial)?
         } else {
-            String::new()
+            Vec::new()
         };
         Ok(InstanceRecord {
             id: self.meta.id.clone(),
@@ -165,8 +132,8 @@ impl InstanceModel {
             created_at: self.meta.created_at,
             updated_at: self.meta.updated_at,
             version: self.meta.version,
-            state_json: encode(&persisted)?,
-            initial_state_json,
+            state: state_codec::encode_state(&self.profile, &self.state)?,
+            initial_state,
             last_observation_at: self.last_observation_at,
             summary: InstanceSummary {
                 cycle_count: self.state.cycle(),
@@ -367,8 +334,8 @@ mod tests {
     use super::*;
     use crate::engine::{Mode, Observation, MODE_COUNT};
 
-    /// The state column is written by sonic-rs and read by serde_json:
-    /// after 300 cycles, what is stored reads back exactly.
+    /// After 300 cycles, the row the model encodes decodes to the same
+    /// model (the codec itself: state_codec_tests.rs).
     #[test]
     fn a_stored_state_reads_back_exactly() {
         let engine = Engine::default();

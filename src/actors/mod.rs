@@ -14,6 +14,7 @@ mod instance;
 mod instance_model;
 pub mod limiter;
 mod registry;
+mod state_codec;
 mod supervisor;
 
 pub use billing::{

@@ -112,7 +112,8 @@ pub struct InstanceSummary {
     pub stability_index: f64,
 }
 
-/// One instance row: metadata plus the engine state as JSON.
+/// One instance row: metadata plus the engine state, encoded by the actor
+/// layer (the store keeps those bytes as they are).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRecord {
     pub id: String,
@@ -123,10 +124,10 @@ pub struct InstanceRecord {
     pub updated_at: Micros,
     /// Increases on every change (ETag / If-Match).
     pub version: i64,
-    /// Engine state (JSON), including its profile.
-    pub state_json: String,
-    /// The state `reset {"mode":"initial"}` restores (JSON).
-    pub initial_state_json: String,
+    /// Engine state, including its profile.
+    pub state: Vec<u8>,
+    /// The state `reset {"mode":"initial"}` restores.
+    pub initial_state: Vec<u8>,
     /// Effective time of the last observation, for the throttle.
     pub last_observation_at: Option<Micros>,
     pub summary: InstanceSummary,
@@ -178,7 +179,7 @@ pub struct UsageIncrement {
 pub struct InstanceWrite {
     pub instance: InstanceRecord,
     pub expected_version: i64,
-    /// Whether `instance.initial_state_json` changed; when it did not, the
+    /// Whether `instance.initial_state` changed; when it did not, the
     /// store leaves the stored copy alone and ignores the field (the actor
     /// does not even encode it), since observations never change it.
     pub initial_changed: bool,

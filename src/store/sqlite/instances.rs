@@ -6,10 +6,11 @@ use super::super::{
     StoreResult,
 };
 use super::history;
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 const COLUMNS: &str = "id, account_id, name, description, created_at, updated_at, version, \
-                       state_json, initial_state_json, last_observation_at, cycle_count, \
+                       state, initial_state, last_observation_at, cycle_count, \
                        energy_level, stress_level, stability_index";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
@@ -21,8 +22,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
         created_at: row.get(4)?,
         updated_at: row.get(5)?,
         version: row.get(6)?,
-        state_json: row.get(7)?,
-        initial_state_json: row.get(8)?,
+        state: encoded_state(row, 7)?,
+        initial_state: encoded_state(row, 8)?,
         last_observation_at: row.get(9)?,
         summary: InstanceSummary {
             cycle_count: row.get(10)?,
@@ -31,6 +32,19 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
             stability_index: row.get(13)?,
         },
     })
+}
+
+/// An encoded state column: a BLOB, or the JSON text of rows written
+/// before the binary format (the actor layer's decoder reads both).
+fn encoded_state(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<u8>> {
+    match row.get_ref(index)? {
+        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => Ok(bytes.to_vec()),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            index,
+            "state".into(),
+            other.data_type(),
+        )),
+    }
 }
 
 /// SQLite takes signed 64-bit limits; anything larger means "no limit".
@@ -68,8 +82,8 @@ pub(crate) fn insert_instance(
         r.created_at,
         r.updated_at,
         r.version,
-        r.state_json,
-        r.initial_state_json,
+        r.state,
+        r.initial_state,
         r.last_observation_at,
         r.summary.cycle_count,
         r.summary.energy_level,
@@ -145,7 +159,7 @@ pub(crate) fn write_instance_rows(conn: &Connection, w: &InstanceWrite) -> Store
     let changed = if w.meta_changed || w.initial_changed {
         conn.prepare_cached(
             "UPDATE instances SET name = ?3, description = ?4, updated_at = ?5, version = ?6, \
-             state_json = ?7, initial_state_json = COALESCE(?8, initial_state_json), \
+             state = ?7, initial_state = COALESCE(?8, initial_state), \
              last_observation_at = ?9, \
              cycle_count = ?10, energy_level = ?11, stress_level = ?12, stability_index = ?13 \
              WHERE id = ?1 AND version = ?2",
@@ -157,8 +171,8 @@ pub(crate) fn write_instance_rows(conn: &Connection, w: &InstanceWrite) -> Store
             r.description,
             r.updated_at,
             r.version,
-            r.state_json,
-            w.initial_changed.then_some(&r.initial_state_json),
+            r.state,
+            w.initial_changed.then_some(&r.initial_state),
             r.last_observation_at,
             r.summary.cycle_count,
             r.summary.energy_level,
@@ -167,7 +181,7 @@ pub(crate) fn write_instance_rows(conn: &Connection, w: &InstanceWrite) -> Store
         ])?
     } else {
         conn.prepare_cached(
-            "UPDATE instances SET updated_at = ?3, version = ?4, state_json = ?5, \
+            "UPDATE instances SET updated_at = ?3, version = ?4, state = ?5, \
              last_observation_at = ?6, \
              cycle_count = ?7, energy_level = ?8, stress_level = ?9, stability_index = ?10 \
              WHERE id = ?1 AND version = ?2",
@@ -177,7 +191,7 @@ pub(crate) fn write_instance_rows(conn: &Connection, w: &InstanceWrite) -> Store
             w.expected_version,
             r.updated_at,
             r.version,
-            r.state_json,
+            r.state,
             r.last_observation_at,
             r.summary.cycle_count,
             r.summary.energy_level,

@@ -118,6 +118,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         received_at  INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // Version 3: the engine state is stored in a compact binary form
+    // (actors/state_codec.rs) instead of JSON text, so the columns lose
+    // their `_json` suffix. Their declared type stays TEXT (SQLite cannot
+    // change it in place); a BLOB keeps its bytes under TEXT affinity. Rows
+    // written before keep their JSON until the instance's next write, and
+    // the decoder reads both.
+    r#"
+    ALTER TABLE instances RENAME COLUMN state_json TO state;
+    ALTER TABLE instances RENAME COLUMN initial_state_json TO initial_state;
+    "#,
 ];
 
 /// Opens (creating if needed) the read-write connection of a database file

@@ -190,23 +190,23 @@ async fn unchanged_metadata_and_initial_state_are_left_alone() {
     w2.meta_changed = false;
     w2.initial_changed = false;
     w2.instance.name = "ignored".into();
-    w2.instance.initial_state_json = String::new();
-    let state = w2.instance.state_json.clone();
+    w2.instance.initial_state = Vec::new();
+    let state = w2.instance.state.clone();
     store.write_instance(w2).await.unwrap();
     let stored = store.load_instance("i").await.unwrap().unwrap();
     assert_eq!(stored.version, 2);
-    assert_eq!(stored.state_json, state);
+    assert_eq!(stored.state, state);
     assert_eq!(stored.name, "name");
-    assert_eq!(stored.initial_state_json, v1.initial_state_json);
+    assert_eq!(stored.initial_state, v1.initial_state);
 
     // With the flags up, both are written.
     let mut w3 = next_write(&stored, 2, 1, "2026-03");
     w3.instance.name = "renamed".into();
-    w3.instance.initial_state_json = r#"{"initial":2}"#.into();
+    w3.instance.initial_state = br#"{"initial":2}"#.to_vec();
     store.write_instance(w3).await.unwrap();
     let stored = store.load_instance("i").await.unwrap().unwrap();
     assert_eq!(stored.name, "renamed");
-    assert_eq!(stored.initial_state_json, r#"{"initial":2}"#);
+    assert_eq!(stored.initial_state, br#"{"initial":2}"#);
     store.close().await.unwrap();
 }
 

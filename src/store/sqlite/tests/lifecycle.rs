@@ -298,3 +298,95 @@ async fn backup_while_writing_is_a_consistent_snapshot() {
     assert_eq!(copy.usage("a", "2026-01").await.unwrap(), observed);
     copy.close().await.unwrap();
 }
+
+/// A database of a build before the binary state format (schema version 2,
+/// states as JSON text in `state_json`) upgrades in place: its instances
+/// load with exactly their states, step on, and are rewritten in the
+/// binary format.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_states_of_a_version_2_database_survive_the_upgrade() {
+    use crate::actors::{InstanceModel, TimedObservation};
+    use crate::engine::{Engine, EngineState, Mode, Observation, Profile};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let profile = Profile {
+        core_modes: vec![Mode::Order],
+        ..Profile::default()
+    };
+    let engine = Engine::default();
+    let mut state = EngineState::new([0.3, 0.1, 0.2, 0.0, 0.4, 0.1, 0.0], 0.7);
+    let initial = state.clone();
+    for i in 0..40u32 {
+        let observation = Observation::new(Mode::ALL[i as usize % 7], 0.7, 0.9).unwrap();
+        state = engine.step(state, &profile, &observation).0;
+    }
+    let state_json = format!(
+        r#"{{"profile":{},"state":{}}}"#,
+        serde_json::to_string(&profile).unwrap(),
+        serde_json::to_string(&state).unwrap()
+    );
+    let old = rusqlite::Connection::open(&path).unwrap();
+    for script in &schema::MIGRATIONS[..2] {
+        old.execute_batch(script).unwrap();
+    }
+    old.pragma_update(None, "user_version", 2).unwrap();
+    old.execute(
+        "INSERT INTO accounts (id, name, tier, created_at) VALUES ('acct', 'A', 'free', 1)",
+        [],
+    )
+    .unwrap();
+    old.execute(
+        "INSERT INTO instances (id, account_id, name, description, created_at, updated_at, \
+         version, state_json, initial_state_json, last_observation_at, cycle_count, \
+         energy_level, stress_level, stability_index) \
+         VALUES ('inst_0000000000000001', 'acct', 'old', '', 1, 2, 41, ?1, ?2, NULL, 40, \
+         0.5, 'LOW', 0.9)",
+        rusqlite::params![state_json, serde_json::to_string(&initial).unwrap()],
+    )
+    .unwrap();
+    drop(old);
+
+    let store = SqliteStore::open_file(&path, Durability::Full).unwrap();
+    let version = store.read(schema::schema_version).await.unwrap();
+    assert_eq!(version, schema::MIGRATIONS.len() as i64);
+    let record = store
+        .load_instance("inst_0000000000000001")
+        .await
+        .unwrap()
+        .unwrap();
+    let model = InstanceModel::from_record(record).unwrap();
+    assert_eq!(model.state, state);
+    assert_eq!(model.initial, initial);
+    assert_eq!(*model.profile, profile);
+
+    let observation = TimedObservation {
+        observation: Observation::new(Mode::Order, 0.8, 1.0).unwrap(),
+        timestamp: None,
+        context_json: "{}".into(),
+    };
+    let (change, _) = model
+        .plan_process(&engine, &[observation], 10_000_000, 0, false)
+        .unwrap();
+    store.write_instance(change.write).await.unwrap();
+    let record = store
+        .load_instance("inst_0000000000000001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.state.first(),
+        Some(&1),
+        "rewritten in the binary format"
+    );
+    assert_eq!(
+        record.initial_state.first(),
+        Some(&b'{'),
+        "untouched initial state"
+    );
+    let reloaded = InstanceModel::from_record(record).unwrap();
+    assert_eq!(reloaded.state, change.model.state);
+    assert_eq!(reloaded.state.cycle(), 41);
+    assert_eq!(reloaded.initial, initial);
+    store.close().await.unwrap();
+}

@@ -41,8 +41,8 @@ fn instance(id: &str, account_id: &str, name: &str, created_at: i64) -> Instance
         created_at,
         updated_at: created_at,
         version: 1,
-        state_json: r#"{"cycle":0}"#.to_string(),
-        initial_state_json: r#"{"cycle":0}"#.to_string(),
+        state: br#"{"cycle":0}"#.to_vec(),
+        initial_state: br#"{"cycle":0}"#.to_vec(),
         last_observation_at: None,
         summary: InstanceSummary {
             cycle_count: 0,
@@ -76,7 +76,7 @@ fn next_write(
     instance.version = current.version + 1;
     instance.updated_at = current.updated_at + 1;
     instance.summary.cycle_count = first_cycle + cycles - 1;
-    instance.state_json = format!(r#"{{"cycle":{}}}"#, first_cycle + cycles - 1);
+    instance.state = format!(r#"{{"cycle":{}}}"#, first_cycle + cycles - 1).into_bytes();
     let observations = (first_cycle..first_cycle + cycles)
         .map(|c| observation(c, 10_000 + c as i64))
         .collect();
