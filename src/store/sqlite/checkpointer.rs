@@ -22,7 +22,8 @@ use std::time::Duration;
 /// Shortest pause between two background checkpoints.
 pub(crate) const INTERVAL: Duration = Duration::from_millis(250);
 
-/// The writer connection's own `wal_autocheckpoint`, in pages (4 KiB each).
+/// The writer connection's own `wal_autocheckpoint`, in pages (64 MiB of
+/// log at the 2 KiB pages of new files, 128 MiB at 4 KiB).
 pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 32768;
 
 /// What the writer holds to say "there is something new in the log".

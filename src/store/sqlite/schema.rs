@@ -16,6 +16,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// the store uses fits, so `prepare_cached` never re-prepares).
 const STATEMENT_CACHE: usize = 64;
 
+/// Page size of a new database file (SQLite's default is 4096). Every
+/// observation dirties two pages that are rarely shared with another write
+/// of the same group (its instance row, ≈ 700 bytes since the binary state,
+/// and a leaf of the history index), and the WAL holds whole pages: halving
+/// the page nearly halves the bytes written, checksummed and checkpointed
+/// per observation. 1024 made the trees deeper and was slower again
+/// (BENCHMARKS.md, fifth pass). Existing files keep the size they were
+/// created with: a WAL database cannot change it in place.
+pub(crate) const PAGE_SIZE: u32 = 2048;
+
 /// The schema, one script per version, oldest first. Never edit a published
 /// script: append a new one.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -146,6 +156,8 @@ pub(crate) fn open_writer_file(path: &Path, durability: Durability) -> StoreResu
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    // Takes effect only while the file is still empty (a new database).
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Database(format!(

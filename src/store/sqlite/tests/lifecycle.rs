@@ -53,16 +53,22 @@ async fn connection_settings_follow_durability() {
     for (durability, syncs_the_wal) in [(Durability::Full, true), (Durability::Normal, false)] {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open_file(dir.path().join("s.db"), durability).unwrap();
-        let (sync, fk, mode) = store
+        let (sync, fk, mode, page_size) = store
             .write_probe(|c| {
                 let sync: i64 = c.pragma_query_value(None, "synchronous", |r| r.get(0))?;
                 let fk: i64 = c.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
                 let mode: String = c.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
-                Ok((sync, fk, mode))
+                let page_size: u32 = c.pragma_query_value(None, "page_size", |r| r.get(0))?;
+                Ok((sync, fk, mode, page_size))
             })
             .await
             .unwrap();
         assert_eq!(sync, 1, "the writer commits without an fsync of its own");
+        assert_eq!(
+            page_size,
+            schema::PAGE_SIZE,
+            "a new file gets the store's page size"
+        );
         assert_eq!(fk, 1);
         assert_eq!(mode, "wal");
         let before = store.stats();
@@ -81,6 +87,33 @@ async fn connection_settings_follow_durability() {
         }
         store.close().await.unwrap();
     }
+}
+
+/// A file created with another page size (older builds used SQLite's
+/// 4096) keeps it, and works as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_file_keeps_its_page_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.pragma_update(None, "page_size", 4096).unwrap();
+    old.pragma_update(None, "journal_mode", "WAL").unwrap();
+    old.execute_batch(schema::MIGRATIONS[0]).unwrap();
+    old.pragma_update(None, "user_version", 1).unwrap();
+    drop(old);
+    let store = SqliteStore::open_file(&path, Durability::Full).unwrap();
+    store.create_account(&account("a")).await.unwrap();
+    store
+        .create_instance(&instance("i1", "a", "one", 5), None)
+        .await
+        .unwrap();
+    let page_size: u32 = store
+        .write_probe(|c| Ok(c.pragma_query_value(None, "page_size", |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(page_size, 4096);
+    assert!(store.load_instance("i1").await.unwrap().is_some());
+    store.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
