@@ -4,6 +4,7 @@
 use rand::distr::{Alphanumeric, SampleString};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 use crate::store::{Account, ApiKeyRecord, Store, StoreError};
 use crate::time::now_micros;
@@ -92,14 +93,14 @@ pub enum KeyRejection {
 pub async fn authenticate(
     store: &dyn Store,
     key: &str,
-) -> Result<Result<Account, KeyRejection>, StoreError> {
+) -> Result<Result<Arc<Account>, KeyRejection>, StoreError> {
     if !key.starts_with(KEY_PREFIX) {
         return Ok(Err(KeyRejection::Unknown));
     }
     Ok(match store.find_api_key(&key_digest(key)).await? {
         None => Err(KeyRejection::Unknown),
-        Some((record, _)) if record.revoked_at.is_some() => Err(KeyRejection::Revoked),
-        Some((_, account)) => Ok(account),
+        Some(found) if found.key.revoked_at.is_some() => Err(KeyRejection::Revoked),
+        Some(found) => Ok(Arc::clone(&found.account)),
     })
 }
 

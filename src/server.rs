@@ -86,7 +86,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let store: Arc<dyn Store> = store::open(&config.store_config())?;
     let local = if config.auth.disabled {
         tracing::warn!("authentication is DISABLED (dev mode): every request acts as the local unlimited account");
-        Some(local_account(store.as_ref()).await?)
+        Some(Arc::new(local_account(store.as_ref()).await?))
     } else {
         if let Some((account, key)) = accounts::bootstrap(store.as_ref()).await? {
             announce_first_key(&account, &key);

@@ -18,7 +18,7 @@ pub struct AppInner {
     pub registry: InstanceRegistry,
     pub limiter: LimiterHandle,
     /// The account every request acts as in dev mode (`auth.disabled`).
-    pub local_account: Option<Account>,
+    pub local_account: Option<Arc<Account>>,
     /// Billing (Stripe); `None` when it is not configured.
     pub billing: Option<crate::actors::BillingHandle>,
 }
@@ -46,5 +46,6 @@ impl AppState {
 /// The authenticated account of a request (a request extension).
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub account: Account,
+    /// Shared with the key cache: cloning a `Caller` copies no strings.
+    pub account: Arc<Account>,
 }

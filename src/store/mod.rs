@@ -102,6 +102,15 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<Micros>,
 }
 
+/// An API key and the account it belongs to: what authenticating a request
+/// looks up. Shared, so the key cache hands it out on every request
+/// without copying its seven strings.
+#[derive(Debug, PartialEq)]
+pub struct KeyOwner {
+    pub key: ApiKeyRecord,
+    pub account: Arc<Account>,
+}
+
 /// Figures of an instance's engine state kept as columns, so listings do
 /// not need to decode the state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,8 +288,7 @@ pub trait Store: Send + Sync + 'static {
     /// API keys, looked up by the SHA-256 digest of the key.
     async fn create_api_key(&self, key: &ApiKeyRecord, digest: &[u8; 32]) -> StoreResult<()>;
     /// The key with this digest and its account, revoked keys included.
-    async fn find_api_key(&self, digest: &[u8; 32])
-        -> StoreResult<Option<(ApiKeyRecord, Account)>>;
+    async fn find_api_key(&self, digest: &[u8; 32]) -> StoreResult<Option<Arc<KeyOwner>>>;
     async fn list_api_keys(&self, account_id: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Marks the key revoked; `NotFound` if there is no such key.
     async fn revoke_api_key(&self, key_id: &str, at: Micros) -> StoreResult<()>;

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::actors::{BillingError, BillingHandle, EventResult, WebhookError};
-use crate::store::BillingEventOutcome;
+use crate::store::{Account, BillingEventOutcome};
 
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{read_body, JsonBody};
@@ -159,7 +159,12 @@ pub async fn checkout(
     let success_url = redirect_url("success_url", body.success_url)?;
     let cancel_url = redirect_url("cancel_url", body.cancel_url)?;
     let session = billing
-        .checkout(caller.account, body.plan, success_url, cancel_url)
+        .checkout(
+            Account::clone(&caller.account),
+            body.plan,
+            success_url,
+            cancel_url,
+        )
         .await?;
     Ok(Json(CheckoutBody {
         checkout_url: session.url,
@@ -184,7 +189,9 @@ pub async fn portal(
 ) -> ApiResult<Json<PortalBody>> {
     let billing = billing(&state)?;
     let return_url = redirect_url("return_url", body.return_url)?;
-    let url = billing.portal(caller.account, return_url).await?;
+    let url = billing
+        .portal(Account::clone(&caller.account), return_url)
+        .await?;
     Ok(Json(PortalBody { portal_url: url }))
 }
 

@@ -34,7 +34,7 @@ async fn run(
         .limiter
         .reserve_cycles(&caller.account, observations.len() as u64)
         .await?;
-    let account_id = caller.account.id;
+    let account_id = &caller.account.id;
     let outcome = state
         .registry
         .call(id, |reply| InstanceMessage::Process {
@@ -223,8 +223,8 @@ pub async fn snapshot(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let account_id = caller.account.id;
-    let view = state.registry.view(&id, &account_id).await?;
+    let account_id = &caller.account.id;
+    let view = state.registry.view(&id, account_id).await?;
     let body = SnapshotBody::new(
         state.registry.engine(),
         &view.meta,
@@ -249,8 +249,8 @@ pub async fn contract(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let account_id = caller.account.id;
-    let view = state.registry.view(&id, &account_id).await?;
+    let account_id = &caller.account.id;
+    let view = state.registry.view(&id, account_id).await?;
     let body = ContractBody::new(
         state.registry.engine(),
         &view.meta.id,
@@ -305,7 +305,7 @@ pub async fn reset(
         ResetModeInput::Default => ResetMode::Default,
         ResetModeInput::LastStable => ResetMode::LastStable,
     };
-    let account_id = caller.account.id;
+    let account_id = &caller.account.id;
     let view = state
         .registry
         .call(&id, |reply| InstanceMessage::Reset {

@@ -16,7 +16,7 @@ pub async fn panic_actor(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<()> {
-    let account_id = caller.account.id;
+    let account_id = &caller.account.id;
     state
         .registry
         .call(

@@ -188,8 +188,8 @@ pub async fn get(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let account_id = caller.account.id;
-    let view = state.registry.view(&id, &account_id).await?;
+    let account_id = &caller.account.id;
+    let view = state.registry.view(&id, account_id).await?;
     Ok(with_etag(
         StatusCode::OK,
         view.meta.version,
@@ -232,9 +232,9 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let name = body.name.as_deref().map(validate_name).transpose()?;
     let description = body.description.map(validate_description).transpose()?;
-    let account_id = caller.account.id;
+    let account_id = &caller.account.id;
     let view = if name.is_none() && description.is_none() {
-        state.registry.view(&id, &account_id).await?
+        state.registry.view(&id, account_id).await?
     } else {
         state
             .registry
@@ -289,7 +289,7 @@ pub async fn delete(
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
 ) -> ApiResult<Json<DeletedBody>> {
-    let account_id = caller.account.id;
+    let account_id = &caller.account.id;
     state
         .registry
         .call(&id, |reply| InstanceMessage::Delete {

@@ -115,7 +115,7 @@ pub async fn usage(
     let instances = state.store.count_instances(&caller.account.id).await?;
     let (period_start, period_end) = period();
     Ok(Json(UsageBody {
-        tier: caller.account.tier,
+        tier: caller.account.tier.clone(),
         rate_limit_per_minute: limit(tier.rate_per_minute),
         monthly_quota: limit(tier.monthly_cycles),
         monthly_used: monthly.used,

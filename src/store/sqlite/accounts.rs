@@ -1,8 +1,9 @@
 //! SQL for accounts and API keys. Plain functions over a connection; the
 //! store decides which thread (writer or reader) runs them.
 
-use super::super::{Account, ApiKeyRecord, StoreError, StoreResult};
+use super::super::{Account, ApiKeyRecord, KeyOwner, StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::sync::Arc;
 
 fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -85,10 +86,7 @@ pub(crate) fn insert_api_key(
     Ok(())
 }
 
-pub(crate) fn find_api_key(
-    conn: &Connection,
-    digest: &[u8; 32],
-) -> StoreResult<Option<(ApiKeyRecord, Account)>> {
+pub(crate) fn find_api_key(conn: &Connection, digest: &[u8; 32]) -> StoreResult<Option<KeyOwner>> {
     let sql = format!(
         "SELECT {KEY_COLUMNS}, a.id, a.name, a.tier, a.created_at \
          FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.digest = ?1"
@@ -96,7 +94,10 @@ pub(crate) fn find_api_key(
     Ok(conn
         .prepare_cached(&sql)?
         .query_row(params![&digest[..]], |row| {
-            Ok((key_from_row(row)?, account_from_row(row)?))
+            Ok(KeyOwner {
+                key: key_from_row(row)?,
+                account: Arc::new(account_from_row(row)?),
+            })
         })
         .optional()?)
 }

@@ -10,16 +10,17 @@
 
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::store::{Account, ApiKeyRecord};
+use crate::store::KeyOwner;
 
 /// How long a cached lookup is trusted without asking the database.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 /// More entries than this and the cache starts over (bounds its memory).
 const MAX_ENTRIES: usize = 100_000;
 
-type Found = (ApiKeyRecord, Account);
+type Found = Arc<KeyOwner>;
 
 /// Cached key lookups, keyed by key digest.
 #[derive(Default)]
@@ -63,6 +64,7 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Account, ApiKeyRecord};
 
     fn found(tier: &str) -> Found {
         let account = Account {
@@ -78,7 +80,10 @@ mod tests {
             created_at: 0,
             revoked_at: None,
         };
-        (key, account)
+        Arc::new(KeyOwner {
+            key,
+            account: Arc::new(account),
+        })
     }
 
     #[test]
@@ -90,7 +95,7 @@ mod tests {
         assert!(cache.get(&[1; 32]).is_none());
         cache.insert([1; 32], found("pro"), cache.generation());
         assert_eq!(
-            cache.get(&[1; 32]).map(|(_, a)| a.tier),
+            cache.get(&[1; 32]).map(|found| found.account.tier.clone()),
             Some("pro".to_string())
         );
         cache.clear();

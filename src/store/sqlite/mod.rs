@@ -25,8 +25,8 @@ mod tests;
 
 use super::{
     Account, ApiKeyRecord, BillingChange, BillingEventOutcome, BillingInfo, DriftRow, Durability,
-    InstanceRecord, InstanceSort, InstanceWrite, Micros, ObservationRow, Page, SortOrder, Store,
-    StoreError, StoreResult,
+    InstanceRecord, InstanceSort, InstanceWrite, KeyOwner, Micros, ObservationRow, Page, SortOrder,
+    Store, StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use crossbeam_channel::Sender;
@@ -308,10 +308,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn find_api_key(
-        &self,
-        digest: &[u8; 32],
-    ) -> StoreResult<Option<(ApiKeyRecord, Account)>> {
+    async fn find_api_key(&self, digest: &[u8; 32]) -> StoreResult<Option<Arc<KeyOwner>>> {
         if let Some(found) = self.keys.get(digest) {
             return Ok(Some(found));
         }
@@ -319,9 +316,10 @@ impl Store for SqliteStore {
         let digest = *digest;
         let found = self
             .read(move |c| accounts::find_api_key(c, &digest))
-            .await?;
+            .await?
+            .map(Arc::new);
         if let Some(found) = &found {
-            self.keys.insert(digest, found.clone(), generation);
+            self.keys.insert(digest, Arc::clone(found), generation);
         }
         Ok(found)
     }

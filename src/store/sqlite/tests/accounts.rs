@@ -66,9 +66,9 @@ async fn api_keys_round_trip() {
         .await
         .unwrap();
 
-    let (found, owner) = store.find_api_key(&digest(3)).await.unwrap().unwrap();
-    assert_eq!(found, key("k3", "a", 30));
-    assert_eq!(owner, account("a"));
+    let found = store.find_api_key(&digest(3)).await.unwrap().unwrap();
+    assert_eq!(found.key, key("k3", "a", 30));
+    assert_eq!(*found.account, account("a"));
     assert_eq!(store.find_api_key(&digest(9)).await.unwrap(), None);
 
     let all = store.list_api_keys(None).await.unwrap();
@@ -90,12 +90,12 @@ async fn api_keys_round_trip() {
         .is_err());
 
     store.revoke_api_key("k1", 500).await.unwrap();
-    let (revoked, _) = store.find_api_key(&digest(1)).await.unwrap().unwrap();
-    assert_eq!(revoked.revoked_at, Some(500));
+    let revoked = store.find_api_key(&digest(1)).await.unwrap().unwrap();
+    assert_eq!(revoked.key.revoked_at, Some(500));
     // Revoking again keeps the first time.
     store.revoke_api_key("k1", 900).await.unwrap();
-    let (revoked, _) = store.find_api_key(&digest(1)).await.unwrap().unwrap();
-    assert_eq!(revoked.revoked_at, Some(500));
+    let revoked = store.find_api_key(&digest(1)).await.unwrap().unwrap();
+    assert_eq!(revoked.key.revoked_at, Some(500));
     assert!(matches!(
         store.revoke_api_key("nope", 1).await,
         Err(StoreError::NotFound)
