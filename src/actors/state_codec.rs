@@ -13,8 +13,8 @@
 //! `{`); [`decode_state`] and [`decode_initial`] still read them, and the
 //! next write of the instance stores the binary form. A future change of
 //! the encoded types (field order, enum variants) must take a new tag and
-//! keep reading the old one: the golden test below fails when the bytes
-//! change.
+//! keep reading the old one: the golden test in `state_codec_tests.rs`
+//! fails when the bytes change.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +26,8 @@ use crate::engine::{EngineState, Profile};
 const POSTCARD_V1: u8 = 1;
 /// First byte of a legacy JSON row.
 const LEGACY_JSON: u8 = b'{';
-/// Room for a whole encoded state (≈ 450 bytes) from the start.
+/// Room for a whole encoded state (≈ 350 bytes with its profile, more
+/// with a long description) from the start.
 const CAPACITY: usize = 768;
 
 /// The stored state of an instance: its profile travels with it.

@@ -89,18 +89,27 @@ async fn connection_settings_follow_durability() {
     }
 }
 
+/// A database file as a build at schema `version` left it: SQLite's default
+/// 4 KiB pages, WAL mode, the migrations up to that version.
+fn database_of_an_older_build(path: &std::path::Path, version: usize) -> rusqlite::Connection {
+    let old = rusqlite::Connection::open(path).unwrap();
+    old.pragma_update(None, "page_size", 4096).unwrap();
+    old.pragma_update(None, "journal_mode", "WAL").unwrap();
+    for script in &schema::MIGRATIONS[..version] {
+        old.execute_batch(script).unwrap();
+    }
+    old.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    old
+}
+
 /// A file created with another page size (older builds used SQLite's
 /// 4096) keeps it, and works as before.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_existing_file_keeps_its_page_size() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
-    let old = rusqlite::Connection::open(&path).unwrap();
-    old.pragma_update(None, "page_size", 4096).unwrap();
-    old.pragma_update(None, "journal_mode", "WAL").unwrap();
-    old.execute_batch(schema::MIGRATIONS[0]).unwrap();
-    old.pragma_update(None, "user_version", 1).unwrap();
-    drop(old);
+    drop(database_of_an_older_build(&path, 1));
     let store = SqliteStore::open_file(&path, Durability::Full).unwrap();
     store.create_account(&account("a")).await.unwrap();
     store
@@ -359,11 +368,7 @@ async fn json_states_of_a_version_2_database_survive_the_upgrade() {
         serde_json::to_string(&profile).unwrap(),
         serde_json::to_string(&state).unwrap()
     );
-    let old = rusqlite::Connection::open(&path).unwrap();
-    for script in &schema::MIGRATIONS[..2] {
-        old.execute_batch(script).unwrap();
-    }
-    old.pragma_update(None, "user_version", 2).unwrap();
+    let old = database_of_an_older_build(&path, 2);
     old.execute(
         "INSERT INTO accounts (id, name, tier, created_at) VALUES ('acct', 'A', 'free', 1)",
         [],
