@@ -11,6 +11,7 @@ mod accounts;
 mod backup;
 mod billing;
 mod checkpointer;
+mod drift;
 mod group;
 mod history;
 mod instances;
@@ -407,7 +408,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Page<DriftRow>> {
         let instance_id = instance_id.to_owned();
         let level = level.map(str::to_owned);
-        self.read(move |c| history::drift_events(c, &instance_id, level.as_deref(), limit, offset))
+        self.read(move |c| drift::list(c, &instance_id, level.as_deref(), limit, offset))
             .await
     }
 

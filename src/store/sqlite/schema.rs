@@ -138,6 +138,35 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE instances RENAME COLUMN state_json TO state;
     ALTER TABLE instances RENAME COLUMN initial_state_json TO initial_state;
     "#,
+    // Version 4: drift events are clustered by instance and level, with the
+    // id of the observation that caused each as the last key column. A
+    // drift event used to write three b-trees (the table and two indexes,
+    // by id and by level); in mixed workloads most cycles record one, so
+    // those indexes were two fifths of the WAL frames of an observation
+    // (BENCHMARKS.md, "Sixth pass"). Now it writes one. Listing all levels
+    // merges the per-level ranges in id order (history.rs). Existing rows
+    // keep their ids, which are never above their observation's id, so
+    // newer events still sort after them.
+    r#"
+    CREATE TABLE drift_events_by_level (
+        instance_id     TEXT NOT NULL REFERENCES instances(id),
+        level           TEXT NOT NULL,
+        id              INTEGER NOT NULL,
+        cycle_number    INTEGER NOT NULL,
+        magnitude       REAL NOT NULL,
+        affected_modes  TEXT NOT NULL,
+        rolled_back     INTEGER NOT NULL,
+        timestamp       INTEGER NOT NULL,
+        PRIMARY KEY (instance_id, level, id)
+    ) WITHOUT ROWID;
+    INSERT INTO drift_events_by_level (instance_id, level, id, cycle_number, magnitude,
+                                       affected_modes, rolled_back, timestamp)
+        SELECT instance_id, level, id, cycle_number, magnitude, affected_modes, rolled_back,
+               timestamp
+        FROM drift_events;
+    DROP TABLE drift_events;
+    ALTER TABLE drift_events_by_level RENAME TO drift_events;
+    "#,
 ];
 
 /// Opens (creating if needed) the read-write connection of a database file

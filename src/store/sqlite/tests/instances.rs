@@ -1,9 +1,7 @@
 //! Instances: limits, listing, versioned writes, history, drift, usage.
 
-use super::{account, file_store, instance, next_write, observation};
-use crate::store::{
-    DriftRow, InstanceEvent, InstanceSort, InstanceWrite, SortOrder, Store, StoreError,
-};
+use super::{account, drift, file_store, instance, next_write, observation};
+use crate::store::{InstanceEvent, InstanceSort, InstanceWrite, SortOrder, Store, StoreError};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_respects_the_limit() {
@@ -208,17 +206,6 @@ async fn unchanged_metadata_and_initial_state_are_left_alone() {
     assert_eq!(stored.name, "renamed");
     assert_eq!(stored.initial_state, br#"{"initial":2}"#);
     store.close().await.unwrap();
-}
-
-fn drift(cycle: u64, level: &str) -> DriftRow {
-    DriftRow {
-        cycle_number: cycle,
-        level: level.to_string(),
-        magnitude: cycle as f64 / 10.0,
-        affected_modes: vec!["focus".to_string(), format!("m{cycle}")],
-        rolled_back: level == "critical",
-        timestamp: 50_000 + cycle as i64,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,7 @@
 //! Opening, migrations, persistence, memory backend, backup and close.
 
 use super::super::{schema, SqliteStore};
-use super::{account, file_store, instance, next_write};
+use super::{account, database_of_an_older_build, file_store, instance, next_write};
 use crate::store::{Durability, Store, StoreError};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,20 +87,6 @@ async fn connection_settings_follow_durability() {
         }
         store.close().await.unwrap();
     }
-}
-
-/// A database file as a build at schema `version` left it: SQLite's default
-/// 4 KiB pages, WAL mode, the migrations up to that version.
-fn database_of_an_older_build(path: &std::path::Path, version: usize) -> rusqlite::Connection {
-    let old = rusqlite::Connection::open(path).unwrap();
-    old.pragma_update(None, "page_size", 4096).unwrap();
-    old.pragma_update(None, "journal_mode", "WAL").unwrap();
-    for script in &schema::MIGRATIONS[..version] {
-        old.execute_batch(script).unwrap();
-    }
-    old.pragma_update(None, "user_version", version as i64)
-        .unwrap();
-    old
 }
 
 /// A file created with another page size (older builds used SQLite's

@@ -2,13 +2,14 @@
 
 mod accounts;
 mod billing;
+mod drift;
 mod group_commit;
 mod instances;
 mod lifecycle;
 
-use super::SqliteStore;
+use super::{schema, SqliteStore};
 use crate::store::{
-    Account, Durability, InstanceRecord, InstanceSummary, InstanceWrite, ObservationRow,
+    Account, DriftRow, Durability, InstanceRecord, InstanceSummary, InstanceWrite, ObservationRow,
     UsageIncrement,
 };
 use std::path::PathBuf;
@@ -61,6 +62,32 @@ fn observation(cycle: u64, timestamp: i64) -> ObservationRow {
         confidence: 0.75,
         context_json: format!(r#"{{"n":{cycle}}}"#),
         timestamp,
+    }
+}
+
+/// A database file as a build at schema `version` left it: SQLite's default
+/// 4 KiB pages, WAL mode, the migrations up to that version.
+fn database_of_an_older_build(path: &std::path::Path, version: usize) -> rusqlite::Connection {
+    let old = rusqlite::Connection::open(path).unwrap();
+    old.pragma_update(None, "page_size", 4096).unwrap();
+    old.pragma_update(None, "journal_mode", "WAL").unwrap();
+    for script in &schema::MIGRATIONS[..version] {
+        old.execute_batch(script).unwrap();
+    }
+    old.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    old
+}
+
+/// A drift event of `cycle` at `level`.
+fn drift(cycle: u64, level: &str) -> DriftRow {
+    DriftRow {
+        cycle_number: cycle,
+        level: level.to_string(),
+        magnitude: cycle as f64 / 10.0,
+        affected_modes: vec!["focus".to_string(), format!("m{cycle}")],
+        rolled_back: level == "critical",
+        timestamp: 50_000 + cycle as i64,
     }
 }
 
