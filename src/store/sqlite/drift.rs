@@ -12,7 +12,9 @@
 use super::super::{DriftRow, Page, StoreError, StoreResult};
 use super::instances::sql_limit;
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
+use rusqlite::{
+    params, params_from_iter, Connection, OptionalExtension, ParamsFromIter, Transaction,
+};
 
 /// The columns a listing reads, in [`drift_row`]'s order.
 const COLUMNS: &str = "cycle_number, level, magnitude, affected_modes, rolled_back, timestamp";
@@ -119,14 +121,8 @@ fn page_of(
     limit: u64,
     offset: u64,
 ) -> StoreResult<Vec<DriftRow>> {
-    let sql = listing_sql(levels.len());
-    let mut values = Vec::with_capacity(levels.len() + 3);
-    values.push(Value::Text(instance_id.to_string()));
-    values.extend(levels.iter().cloned().map(Value::Text));
-    values.push(Value::Integer(sql_limit(limit)));
-    values.push(Value::Integer(sql_limit(offset)));
-    let mut stmt = tx.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(values))?;
+    let mut stmt = tx.prepare_cached(&listing_sql(levels.len()))?;
+    let mut rows = stmt.query(listing_params(instance_id, levels, limit, offset))?;
     let mut items = Vec::new();
     while let Some(row) = rows.next()? {
         items.push(drift_row(row)?);
@@ -153,6 +149,21 @@ fn listing_sql(levels: usize) -> String {
     )
 }
 
+/// The parameters of [`listing_sql`], in its order.
+fn listing_params(
+    instance_id: &str,
+    levels: &[String],
+    limit: u64,
+    offset: u64,
+) -> ParamsFromIter<Vec<Value>> {
+    let mut values = Vec::with_capacity(levels.len() + 3);
+    values.push(Value::Text(instance_id.to_string()));
+    values.extend(levels.iter().cloned().map(Value::Text));
+    values.push(Value::Integer(sql_limit(limit)));
+    values.push(Value::Integer(sql_limit(offset)));
+    params_from_iter(values)
+}
+
 /// A listed row: the id in column 0, then [`COLUMNS`].
 fn drift_row(row: &rusqlite::Row<'_>) -> StoreResult<DriftRow> {
     let modes: String = row.get(4)?;
@@ -176,12 +187,11 @@ fn drift_row(row: &rusqlite::Row<'_>) -> StoreResult<DriftRow> {
 pub(crate) fn listing_plans(conn: &Connection, levels: usize) -> StoreResult<String> {
     let names: Vec<String> = (0..levels).map(|i| format!("D{i}")).collect();
     let sql = format!("EXPLAIN QUERY PLAN {}", listing_sql(levels));
-    let mut values = vec![Value::Text("i".to_string())];
-    values.extend(names.into_iter().map(Value::Text));
-    values.extend([Value::Integer(10), Value::Integer(0)]);
     let mut stmt = conn.prepare(&sql)?;
     let plan = stmt
-        .query_map(params_from_iter(values), |r| r.get::<_, String>(3))?
+        .query_map(listing_params("i", &names, 10, 0), |r| {
+            r.get::<_, String>(3)
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(plan.join("\n"))
 }

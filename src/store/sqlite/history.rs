@@ -12,8 +12,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 /// Inserts the observations, drift and audit rows of one write.
 pub(crate) fn append(conn: &Connection, instance_id: &str, w: &InstanceWrite) -> StoreResult<()> {
-    // Each drift event takes the id of its observation (drift.rs).
-    let mut observation_ids = Vec::with_capacity(w.observations.len());
+    // Each drift event takes the id of its observation (drift.rs); most
+    // writes have none, and then no ids are kept.
+    let keep_ids = !w.drift_events.is_empty();
+    let mut observation_ids = Vec::new();
     if !w.observations.is_empty() {
         let mut stmt = conn.prepare_cached(
             "INSERT INTO observations (instance_id, cycle_number, mode_target, signal_strength, \
@@ -29,10 +31,12 @@ pub(crate) fn append(conn: &Connection, instance_id: &str, w: &InstanceWrite) ->
                 o.context_json,
                 o.timestamp,
             ])?;
-            observation_ids.push((o.cycle_number, conn.last_insert_rowid()));
+            if keep_ids {
+                observation_ids.push((o.cycle_number, conn.last_insert_rowid()));
+            }
         }
     }
-    if !w.drift_events.is_empty() {
+    if keep_ids {
         drift::insert(conn, instance_id, &w.drift_events, &observation_ids)?;
     }
     if !w.events.is_empty() {

@@ -142,9 +142,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // id of the observation that caused each as the last key column. A
     // drift event used to write three b-trees (the table and two indexes,
     // by id and by level); in mixed workloads most cycles record one, so
-    // those indexes were two fifths of the WAL frames of an observation
+    // those indexes were about a third of the WAL frames of an observation
     // (BENCHMARKS.md, "Sixth pass"). Now it writes one. Listing all levels
-    // merges the per-level ranges in id order (history.rs). Existing rows
+    // merges the per-level ranges in id order (drift.rs). Existing rows
     // keep their ids, which are never above their observation's id, so
     // newer events still sort after them.
     r#"
