@@ -83,9 +83,11 @@ pub async fn bootstrap(store: &dyn Store) -> Result<Option<(Account, CreatedKey)
 }
 
 /// Why a presented key was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyRejection {
+    #[error("unknown API key")]
     Unknown,
+    #[error("this API key has been revoked")]
     Revoked,
 }
 

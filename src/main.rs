@@ -99,7 +99,7 @@ enum Command {
     Config,
     /// Copy the SQLite database to FILE (safe while the server runs).
     Backup { file: PathBuf },
-    /// Load-test a running server through its API (see SERVER.md).
+    /// Load-test a running server through its API (see docs/operations.md).
     Loadtest(identity_os::loadtest::LoadtestArgs),
 }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crate::engine::{DriftReading, Engine, EngineState, Observation, Profile, MODE_COUNT};
 use crate::store::{
-    DriftRow, InstanceEvent, InstanceRecord, InstanceSummary, InstanceWrite, Micros,
-    ObservationRow, UsageIncrement,
+    DriftRow, InstanceEvent, InstanceEventKind, InstanceRecord, InstanceSummary, InstanceWrite,
+    Micros, ObservationRow, UsageIncrement,
 };
 use crate::time::month_of;
 
@@ -43,11 +43,27 @@ pub struct StepView {
     pub timestamp: Micros,
 }
 
-/// Which state `reset` restores (API.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResetMode {
-    Initial,
+/// Which state `reset` restores (docs/api.md "reset"): the wire's `mode`,
+/// and the `mode` recorded in the reset's audit event.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
     Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetMode {
+    /// The state the instance was created with (or last set by a personality test).
+    #[default]
+    Initial,
+    /// Neutral defaults (all modes 0, energy 0.8, profile kept).
+    Default,
+    /// The last state the drift detector considered stable.
     LastStable,
 }
 
@@ -138,7 +154,7 @@ impl InstanceModel {
             summary: InstanceSummary {
                 cycle_count: self.state.cycle(),
                 energy_level: self.state.energy(),
-                stress_level: self.state.stress_level().as_str().to_string(),
+                stress_level: self.state.stress_level(),
                 stability_index: self.state.stability(),
             },
         })
@@ -199,7 +215,7 @@ impl InstanceModel {
 
     /// Steps the engine through a batch of observations.
     ///
-    /// The throttle (API.md "Throttling") applies to the batch as a whole:
+    /// The throttle (docs/api.md "Throttling") applies to the batch as a whole:
     /// its effective time is the first observation's timestamp, or `now`.
     /// Returns the planned change and the per-cycle views (all of them, or
     /// only the last unless `keep_intermediate`).
@@ -240,7 +256,7 @@ impl InstanceModel {
             next.state = state;
             rows.push(ObservationRow {
                 cycle_number: next.state.cycle(),
-                mode_target: timed.observation.mode().as_str().to_string(),
+                mode_target: timed.observation.mode(),
                 signal_strength: timed.observation.signal_strength(),
                 confidence: timed.observation.confidence(),
                 context_json: timed.context_json.clone(),
@@ -249,13 +265,9 @@ impl InstanceModel {
             if let (true, Some(drift)) = (result.drift_event_recorded, &result.drift) {
                 drift_rows.push(DriftRow {
                     cycle_number: next.state.cycle(),
-                    level: drift.level.as_str().to_string(),
+                    level: drift.level,
                     magnitude: drift.magnitude,
-                    affected_modes: drift
-                        .affected_modes
-                        .iter()
-                        .map(|m| m.as_str().to_string())
-                        .collect(),
+                    affected_modes: drift.affected_modes.clone(),
                     rolled_back: drift.rolled_back,
                     timestamp: at,
                 });
@@ -280,7 +292,7 @@ impl InstanceModel {
         Ok((change, views))
     }
 
-    /// Restores the initial, neutral or last stable state (API.md "reset").
+    /// Restores the initial, neutral or last stable state (docs/api.md "reset").
     pub fn plan_reset(&self, mode: ResetMode, now: Micros) -> Result<PlannedChange, InstanceError> {
         let mut next = self.successor(now);
         next.state = match mode {
@@ -292,14 +304,9 @@ impl InstanceModel {
                 .ok_or(InstanceError::NoStablePoint)?,
         };
         let mut change = self.plan(next)?;
-        let mode_name = match mode {
-            ResetMode::Initial => "initial",
-            ResetMode::Default => "default",
-            ResetMode::LastStable => "last_stable",
-        };
         change.write.events.push(InstanceEvent {
-            kind: "reset".into(),
-            detail_json: serde_json::json!({ "mode": mode_name, "from_cycle": self.state.cycle() })
+            kind: InstanceEventKind::Reset,
+            detail_json: serde_json::json!({ "mode": mode, "from_cycle": self.state.cycle() })
                 .to_string(),
             timestamp: now,
         });
@@ -319,7 +326,7 @@ impl InstanceModel {
         next.initial = fresh;
         let mut change = self.plan(next)?;
         change.write.events.push(InstanceEvent {
-            kind: "personality_test".into(),
+            kind: InstanceEventKind::PersonalityTest,
             detail_json:
                 serde_json::json!({ "mode_profile": modes, "from_cycle": self.state.cycle() })
                     .to_string(),

@@ -24,6 +24,7 @@ pub use billing::{
 pub use instance::{InstanceActor, InstanceMessage, InstanceView, ProcessOutcome};
 pub use instance_model::{InstanceMeta, InstanceModel, ResetMode, StepView, TimedObservation};
 pub use registry::{InstanceContext, InstanceRegistry, RegistryStats};
+pub use state_codec::CodecError;
 pub use supervisor::{InstanceSupervisor, SupervisorMessage};
 
 use crate::store::StoreError;
@@ -35,17 +36,17 @@ pub enum InstanceError {
     #[error("instance {0} not found")]
     NotFound(String),
     /// `If-Match` named another version, or a concurrent writer won.
-    #[error("version conflict: the instance is at version {current}")]
+    #[error("version conflict: the instance is at version {current}; re-read it and retry")]
     VersionMismatch { current: i64 },
     /// The observation is closer than `MIN_CYCLE_INTERVAL` to the previous one.
-    #[error("observation throttled: retry in {retry_after_secs} s")]
+    #[error("observation throttled: instances accept one observation per MIN_CYCLE_INTERVAL; retry in {retry_after_secs} s or send caller timestamps")]
     Throttled { retry_after_secs: u64 },
     /// `reset {"mode":"last_stable"}` before the drift detector saw a stable state.
     #[error("no stable point has been recorded yet (the drift warm-up takes 20 cycles)")]
     NoStablePoint,
     /// Stored state could not be decoded.
-    #[error("stored instance state is unreadable: {0}")]
-    Corrupt(String),
+    #[error("stored instance state is unreadable")]
+    Corrupt(#[from] state_codec::CodecError),
     /// The instance's actor failed while handling this request.
     #[error("the instance actor failed while handling the request")]
     ActorFailed,

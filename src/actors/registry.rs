@@ -7,7 +7,6 @@
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
-use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorRef, MessagingErr, RpcReplyPort};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -130,27 +129,30 @@ impl InstanceRegistry {
 
     /// Sends a request to the instance's actor and awaits its reply.
     ///
-    /// `message` builds the request around a reply port; it may be called
-    /// again when the actor stopped (passivated) between lookup and send, in
-    /// which case a fresh actor is spawned from the store. A reply lost
-    /// after the message was accepted means the actor failed on it: that
-    /// request gets `ActorFailed`, nothing is retried.
+    /// `message` builds the request around a reply port, once. When the
+    /// actor stopped (passivated) between lookup and send, the mailbox
+    /// hands the message back and it goes, unchanged, to a fresh actor
+    /// spawned from the store: nothing of the request is copied for a
+    /// retry that rarely happens. A reply lost after the message was
+    /// accepted means the actor failed on it: that request gets
+    /// `ActorFailed`, nothing is retried.
     pub async fn call<T, F>(&self, id: &str, message: F) -> Result<T, InstanceError>
     where
         T: Send + 'static,
-        F: Fn(RpcReplyPort<Result<T, InstanceError>>) -> InstanceMessage,
+        F: FnOnce(RpcReplyPort<Result<T, InstanceError>>) -> InstanceMessage,
     {
+        let (reply, answer) = ractor::concurrency::oneshot();
+        let mut message = message(reply.into());
         for _ in 0..MAX_ATTEMPTS {
             let actor = self.actor_for(id).await?;
-            match actor.call(&message, None).await {
-                Ok(CallResult::Success(result)) => return result,
-                Ok(CallResult::SenderError) | Ok(CallResult::Timeout) => {
-                    return Err(InstanceError::ActorFailed)
-                }
-                Err(MessagingErr::SendErr(_))
-                | Err(MessagingErr::ChannelClosed)
-                | Err(MessagingErr::InvalidActorType) => {
+            match actor.send_message(message) {
+                Ok(()) => return answer.await.unwrap_or(Err(InstanceError::ActorFailed)),
+                Err(MessagingErr::SendErr(returned)) => {
                     self.context.forget(id, actor.get_id());
+                    message = returned;
+                }
+                Err(MessagingErr::ChannelClosed | MessagingErr::InvalidActorType) => {
+                    return Err(InstanceError::ActorFailed)
                 }
             }
         }

@@ -6,7 +6,7 @@
 //! about one SQLite page, so 1 000 live instances no longer fitted the
 //! writer's page cache and every commit re-read pages; encoding it was also
 //! the largest single item of a request after the response itself
-//! (BENCHMARKS.md, fifth pass). Binary keeps every `f64` bit-exact without
+//! (docs/benchmarks-history.md, fifth pass). Binary keeps every `f64` bit-exact without
 //! a float-to-text round trip, and is about a quarter of the size.
 //!
 //! Rows written before this format hold JSON text (their first byte is
@@ -67,29 +67,39 @@ pub(crate) fn decode_initial(bytes: &[u8]) -> Result<EngineState, InstanceError>
     decode(bytes)
 }
 
+/// Why stored state bytes could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("postcard")]
+    Postcard(#[from] postcard::Error),
+    #[error("legacy JSON state")]
+    Json(#[from] serde_json::Error),
+    #[error("{0} trailing bytes after the state")]
+    TrailingBytes(usize),
+    #[error("unknown format tag {0}")]
+    UnknownTag(u8),
+    #[error("the stored state is empty")]
+    Empty,
+}
+
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, InstanceError> {
     let mut out = Vec::with_capacity(CAPACITY);
     out.push(POSTCARD_V1);
-    postcard::to_extend(value, out).map_err(|e| InstanceError::Corrupt(e.to_string()))
+    Ok(postcard::to_extend(value, out).map_err(CodecError::from)?)
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, InstanceError> {
-    match bytes.split_first() {
+    let decoded = match bytes.split_first() {
         Some((&POSTCARD_V1, body)) => match postcard::take_from_bytes(body) {
             Ok((value, [])) => Ok(value),
-            Ok((_, rest)) => Err(InstanceError::Corrupt(format!(
-                "stored state has {} trailing bytes",
-                rest.len()
-            ))),
-            Err(e) => Err(InstanceError::Corrupt(format!("stored state: {e}"))),
+            Ok((_, rest)) => Err(CodecError::TrailingBytes(rest.len())),
+            Err(e) => Err(e.into()),
         },
-        Some((&LEGACY_JSON, _)) => serde_json::from_slice(bytes)
-            .map_err(|e| InstanceError::Corrupt(format!("stored JSON state: {e}"))),
-        Some((tag, _)) => Err(InstanceError::Corrupt(format!(
-            "stored state has unknown format tag {tag}"
-        ))),
-        None => Err(InstanceError::Corrupt("stored state is empty".into())),
-    }
+        Some((&LEGACY_JSON, _)) => serde_json::from_slice(bytes).map_err(CodecError::from),
+        Some((tag, _)) => Err(CodecError::UnknownTag(*tag)),
+        None => Err(CodecError::Empty),
+    };
+    Ok(decoded?)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Reference data and pure logic behind the persona catalogue and the
-//! personality test (API.md "Personas" and "Personality test").
+//! personality test (docs/api.md "Personas" and "Personality test").
 //!
 //! Everything here is static data plus pure functions: no I/O, no clock, no
 //! async. Persona mode profiles and persona matching come from

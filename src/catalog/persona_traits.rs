@@ -2,7 +2,7 @@
 //! expressions. Decision style and recovery path are the engine's own
 //! types, so a persona can only use words the contract uses.
 //!
-//! The words are the ones the engine's contract uses (ENGINE.md, "The
+//! The words are the ones the engine's contract uses (docs/engine.md, "The
 //! contract"), so a persona reads like the contract an agent of that
 //! persona would typically produce when calm.
 

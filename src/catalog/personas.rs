@@ -1,4 +1,4 @@
-//! The twelve reference personas (API.md "Personas"): their wire shape and
+//! The twelve reference personas (docs/api.md "Personas"): their wire shape and
 //! lookup.
 //!
 //! The written content lives in `persona_data`; each persona's
@@ -110,7 +110,7 @@ mod tests {
     use crate::engine::Mode::*;
     use crate::engine::{calm_decision_style, mode_actions, Action, SAFE};
 
-    /// The table from API.md: key, name, archetype, mode_a, mode_b.
+    /// The table from docs/api.md: key, name, archetype, mode_a, mode_b.
     const SPEC: [(&str, &str, &str, Mode, Mode); 12] = [
         (
             "analytical",

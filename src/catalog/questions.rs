@@ -1,4 +1,4 @@
-//! The personality test (API.md "Personality test"): three nested versions
+//! The personality test (docs/api.md "Personality test"): three nested versions
 //! of agreement statements about an agent, each aimed at one mode.
 //!
 //! The versions are prefixes of one list, so ids are stable across versions:

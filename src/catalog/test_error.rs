@@ -1,5 +1,5 @@
 //! Why a personality-test submission was rejected, with messages written
-//! for API users and the API error code each case maps to.
+//! for API users (src/http/error.rs gives each case its API code).
 
 /// Why a submission could not be scored. Checked in this order: unknown
 /// ids, duplicates, score range, missing questions.
@@ -28,17 +28,6 @@ pub enum TestError {
     },
 }
 
-impl TestError {
-    /// The API error code (API.md "Errors"): `incomplete_test` for missing
-    /// answers, `invalid_request` for everything else.
-    pub fn code(&self) -> &'static str {
-        match self {
-            TestError::Incomplete { .. } => "incomplete_test",
-            _ => "invalid_request",
-        }
-    }
-}
-
 fn join<T: ToString>(ids: &[T]) -> String {
     ids.iter().map(T::to_string).collect::<Vec<_>>().join(", ")
 }
@@ -54,7 +43,6 @@ mod tests {
             e.to_string(),
             "unknown question_id 15, 99: not a question of this test version"
         );
-        assert_eq!(e.code(), "invalid_request");
         let e = TestError::DuplicateQuestions(vec![2]);
         assert!(e
             .to_string()
@@ -66,7 +54,6 @@ mod tests {
         assert!(e
             .to_string()
             .contains("score 6 for question_id 4 is out of range"));
-        assert_eq!(e.code(), "invalid_request");
         let e = TestError::Incomplete {
             missing_questions: vec![3, 17],
         };

@@ -12,7 +12,7 @@ use crate::store::{Backend, StoreConfig};
 /// More runtime threads than this is a typo, not a configuration.
 const MAX_WORKER_THREADS: usize = 1024;
 
-/// Environment variables and the keys they set (SERVER.md).
+/// Environment variables and the keys they set (docs/operations.md).
 const ENV_KEYS: [(&str, &str); 19] = [
     ("IDENTITY_OS_BIND", "server.bind"),
     ("IDENTITY_OS_WORKER_THREADS", "server.worker_threads"),

@@ -1,6 +1,6 @@
 //! Server configuration: built-in defaults < config file < environment < CLI.
 //!
-//! The key names are part of the contract (SERVER.md "Configuration"): users
+//! The key names are part of the contract (docs/operations.md "Configuration"): users
 //! and tests write such files. Layering is done by figment; this module only
 //! says which environment variable feeds which key and what a valid value is.
 
@@ -84,7 +84,7 @@ pub struct StorageConfig {
     pub database_url: String,
 }
 
-/// `[engine]`: the observation throttle plus every ENGINE.md parameter.
+/// `[engine]`: the observation throttle plus every docs/engine.md parameter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EngineConfig {
@@ -258,7 +258,7 @@ impl Default for LogConfig {
     }
 }
 
-/// The built-in tier table (SERVER.md "Accounts, keys, tiers").
+/// The built-in tier table (docs/operations.md "Accounts, keys, tiers").
 pub fn default_tiers() -> BTreeMap<String, TierConfig> {
     let tier = |rate_per_minute, monthly_cycles, max_instances, price_cents| TierConfig {
         rate_per_minute,

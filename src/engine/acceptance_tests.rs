@@ -1,4 +1,4 @@
-//! The documented behaviours of ENGINE.md ("acceptance") and the wire
+//! The documented behaviours of docs/engine.md ("acceptance") and the wire
 //! shape of the contract.
 
 use super::*;

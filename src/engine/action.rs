@@ -166,7 +166,7 @@ impl ActionSet {
     }
 }
 
-/// Actions that are safe under any stress (ENGINE.md SAFE).
+/// Actions that are safe under any stress (docs/engine.md SAFE).
 pub const SAFE: ActionSet = ActionSet::of(&[
     Action::Stabilize,
     Action::Clarify,
@@ -174,7 +174,7 @@ pub const SAFE: ActionSet = ActionSet::of(&[
     Action::Withdraw,
 ]);
 
-/// Actions withheld under high stress (ENGINE.md RISKY).
+/// Actions withheld under high stress (docs/engine.md RISKY).
 pub const RISKY: ActionSet = ActionSet::of(&[
     Action::Execute,
     Action::Challenge,
@@ -182,7 +182,7 @@ pub const RISKY: ActionSet = ActionSet::of(&[
     Action::Pivot,
 ]);
 
-/// Actions offered when no mode is active (ENGINE.md NEUTRAL).
+/// Actions offered when no mode is active (docs/engine.md NEUTRAL).
 pub const NEUTRAL: ActionSet = ActionSet::of(&[
     Action::Question,
     Action::Elaborate,
@@ -202,7 +202,7 @@ pub const REGULAR: ActionSet =
 /// Extra actions opened up while the system is in growth.
 pub const GROWTH_EXTRA: ActionSet = ActionSet::of(&[Action::Explore, Action::Elaborate]);
 
-/// The actions a mode contributes when it is dominant (ENGINE.md table).
+/// The actions a mode contributes when it is dominant (docs/engine.md table).
 pub const fn mode_actions(mode: Mode) -> ActionSet {
     use Action::*;
     match mode {

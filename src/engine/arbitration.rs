@@ -1,4 +1,4 @@
-//! Arbitration (ENGINE.md step 8): which modes are active, dominant and
+//! Arbitration (docs/engine.md step 8): which modes are active, dominant and
 //! suppressed at the current stress level.
 
 use super::levels::StressLevel;

@@ -1,4 +1,4 @@
-//! One engine cycle (ENGINE.md "One cycle, step by step"), steps 1–10 in
+//! One engine cycle (docs/engine.md "One cycle, step by step"), steps 1–10 in
 //! the documented order.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! Drift detection (ENGINE.md step 6): how far the mode vector has moved
+//! Drift detection (docs/engine.md step 6): how far the mode vector has moved
 //! from a slowly following anchor set at the end of the warm-up.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The memory summary (ENGINE.md step 9): fourteen signals about the
+//! The memory summary (docs/engine.md step 9): fourteen signals about the
 //! instance's recent history, plus the counters needed to maintain them.
 
 use serde::{Deserialize, Serialize};

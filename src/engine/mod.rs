@@ -1,4 +1,4 @@
-//! The deterministic behavioural engine (ENGINE.md).
+//! The deterministic behavioural engine (docs/engine.md).
 //!
 //! Pure: no clock, no randomness, no I/O, no async. The server wraps it and
 //! it never reaches back.

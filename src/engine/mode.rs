@@ -8,7 +8,7 @@ use std::str::FromStr;
 pub const MODE_COUNT: usize = 7;
 
 /// A behavioural mode. The discriminant is the index into mode vectors,
-/// so the order here is part of the engine's definition (ENGINE.md).
+/// so the order here is part of the engine's definition (docs/engine.md).
 #[derive(
     Debug,
     Clone,
@@ -85,7 +85,7 @@ pub struct UnknownMode(pub String);
 impl FromStr for Mode {
     type Err = UnknownMode;
 
-    /// Mode names are accepted case-insensitively (API.md).
+    /// Mode names are accepted case-insensitively (docs/api.md).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Mode::ALL
             .into_iter()

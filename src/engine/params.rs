@@ -1,4 +1,4 @@
-//! Every tunable number of the engine (ENGINE.md "Parameters"), with the
+//! Every tunable number of the engine (docs/engine.md "Parameters"), with the
 //! documented defaults and validation for values loaded from configuration.
 
 use serde::{Deserialize, Serialize};

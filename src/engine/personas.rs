@@ -1,5 +1,5 @@
 //! Persona matching: how close a mode vector is to each of the twelve
-//! reference personas (ENGINE.md "Personas in the snapshot").
+//! reference personas (docs/engine.md "Personas in the snapshot").
 
 use super::mode::MODE_COUNT;
 

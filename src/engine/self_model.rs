@@ -1,4 +1,4 @@
-//! The self-model (ENGINE.md steps 5 and 10): stress resilience from
+//! The self-model (docs/engine.md steps 5 and 10): stress resilience from
 //! completed episodes, trait stability, energy efficiency, burn rate and
 //! identity coherence.
 

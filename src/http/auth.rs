@@ -7,7 +7,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-use crate::accounts::{self, KeyRejection};
+use crate::accounts;
 
 use super::error::ApiError;
 use super::limits;
@@ -16,25 +16,23 @@ use super::state::{AppState, Caller};
 /// The credential of an `Authorization: Bearer <credential>` header.
 fn bearer(request: &Request) -> Result<&str, ApiError> {
     let header = request.headers().get(AUTHORIZATION).ok_or_else(|| {
-        ApiError::Unauthorized(
-            "missing Authorization header; send `Authorization: Bearer idos_sk_...`".into(),
+        ApiError::unauthorized(
+            "missing Authorization header; send `Authorization: Bearer idos_sk_...`",
         )
     })?;
-    let text = header.to_str().map_err(|_| {
-        ApiError::Unauthorized("the Authorization header is not valid ASCII".into())
-    })?;
+    let text = header
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not valid ASCII"))?;
     let (scheme, credential) = text.split_once(' ').unwrap_or((text, ""));
     if scheme != "Bearer" {
         let shown: String = scheme.chars().take(16).collect();
-        return Err(ApiError::Unauthorized(format!(
+        return Err(ApiError::unauthorized(format!(
             "unsupported authorization scheme `{shown}`; use `Authorization: Bearer <key>`"
         )));
     }
     let credential = credential.trim();
     if credential.is_empty() {
-        return Err(ApiError::Unauthorized(
-            "the Bearer credential is empty".into(),
-        ));
+        return Err(ApiError::unauthorized("the Bearer credential is empty"));
     }
     Ok(credential)
 }
@@ -56,13 +54,7 @@ pub async fn require_api_key(
             };
             match accounts::authenticate(state.store.as_ref(), &key).await {
                 Ok(Ok(account)) => account,
-                Ok(Err(KeyRejection::Unknown)) => {
-                    return ApiError::Unauthorized("unknown API key".into()).into_response()
-                }
-                Ok(Err(KeyRejection::Revoked)) => {
-                    return ApiError::Unauthorized("this API key has been revoked".into())
-                        .into_response()
-                }
+                Ok(Err(rejection)) => return ApiError::from(rejection).into_response(),
                 Err(e) => return ApiError::from(e).into_response(),
             }
         }
@@ -81,14 +73,14 @@ pub async fn require_admin_token(
 ) -> Response {
     let expected = state.config.auth.admin_token.as_bytes();
     if expected.is_empty() {
-        return ApiError::NotFound("no such route".into()).into_response();
+        return ApiError::not_found("no such route").into_response();
     }
     let presented = match bearer(&request) {
         Ok(token) => token.as_bytes(),
         Err(e) => return e.into_response(),
     };
     if !bool::from(presented.ct_eq(expected)) {
-        return ApiError::Unauthorized("invalid admin token".into()).into_response();
+        return ApiError::unauthorized("invalid admin token").into_response();
     }
     next.run(request).await
 }

@@ -39,7 +39,7 @@ const PAGE: &str = r#"<!DOCTYPE html>
 )]
 pub async fn page(State(state): State<AppState>) -> Response {
     if !state.config.docs.enabled {
-        return ApiError::NotFound("no such route (interactive docs are disabled)".into())
+        return ApiError::not_found("no such route (interactive docs are disabled)")
             .into_response();
     }
     ([(CONTENT_TYPE, "text/html; charset=utf-8")], PAGE).into_response()

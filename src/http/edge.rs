@@ -79,10 +79,10 @@ pub async fn handle(State(state): State<AppState>, mut request: Request, next: N
     let mut response = match tokio::time::timeout(limit, inner).instrument(span).await {
         Ok(Ok(response)) => response,
         Ok(Err(panic)) => system::panic_response(panic),
-        Err(_) => ApiError::ServiceUnavailable {
-            message: format!("the request took longer than {} s", limit.as_secs()),
-            retry_after_secs: 1,
-        }
+        Err(_) => ApiError::service_unavailable(
+            format!("the request took longer than {} s", limit.as_secs()),
+            1,
+        )
         .into_response(),
     };
     add_security_headers(&mut response);

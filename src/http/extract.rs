@@ -22,7 +22,7 @@ pub async fn read_body(request: Request, limit: usize) -> Result<Bytes, ApiError
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
+        return Err(ApiError::payload_too_large(limit));
     }
     axum::body::to_bytes(request.into_body(), limit)
         .await
@@ -31,7 +31,7 @@ pub async fn read_body(request: Request, limit: usize) -> Result<Bytes, ApiError
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
                 || e.to_string().contains("length limit");
             if too_large {
-                ApiError::PayloadTooLarge { limit }
+                ApiError::payload_too_large(limit)
             } else {
                 ApiError::invalid(format!("could not read the request body: {e}"))
             }
@@ -58,10 +58,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
             _ => format!("invalid request body: {e}"),
         };
-        ApiError::InvalidRequest {
-            message,
-            details: Some(serde_json::json!({ "line": e.line(), "column": e.column() })),
-        }
+        ApiError::invalid(message)
+            .with_details(serde_json::json!({ "line": e.line(), "column": e.column() }))
     })
 }
 

@@ -1,5 +1,5 @@
 //! The per-minute rate limit and the limit headers on every authenticated
-//! response (API.md "Rate-limit headers").
+//! response (docs/api.md "Rate-limit headers").
 //!
 //! Unlimited dimensions are reported as 2147483647 (`i32::MAX`): clients
 //! parse every header as an integer and never see "0 left" for a budget
@@ -10,9 +10,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::actors::limiter::{LimiterError, MonthlyStatus, RateDecision};
+use crate::actors::limiter::{MonthlyStatus, RateDecision};
 
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use super::state::{AppState, Caller};
 
 /// What an unlimited dimension is reported as.
@@ -62,14 +62,15 @@ pub async fn enforce_rate_limit(
 ) -> Response {
     let rate = state.limiter.charge_request(&caller.account);
     let mut response = match rate.retry_after_secs {
-        Some(retry_after_secs) => ApiError::RateLimited {
-            message: format!(
+        Some(retry_after_secs) => ApiError::new(
+            Code::RateLimited,
+            format!(
                 "rate limit of {} requests per minute exceeded for the {} tier",
                 rate.limit.unwrap_or(0),
                 caller.account.tier
             ),
-            retry_after_secs,
-        }
+        )
+        .with_retry_after(retry_after_secs)
         .into_response(),
         None => next.run(request).await,
     };
@@ -79,16 +80,4 @@ pub async fn enforce_rate_limit(
         Err(e) => tracing::warn!(error = %e, "monthly usage unavailable for headers"),
     }
     response
-}
-
-impl From<LimiterError> for ApiError {
-    fn from(error: LimiterError) -> Self {
-        match error {
-            e @ LimiterError::QuotaExceeded { .. } => ApiError::QuotaExceeded(e.to_string()),
-            LimiterError::Unavailable(message) => ApiError::ServiceUnavailable {
-                message: format!("usage accounting unavailable: {message}"),
-                retry_after_secs: 1,
-            },
-        }
-    }
 }

@@ -1,5 +1,5 @@
 //! The HTTP front end: routing, authentication, errors, one handler module
-//! per resource. Knows the wire contract (API.md); delegates everything
+//! per resource. Knows the wire contract (docs/api.md); delegates everything
 //! else to the actors and the store.
 
 pub mod auth;

@@ -1,4 +1,4 @@
-//! Response bodies exactly as API.md and the Python SDK expect them.
+//! Response bodies exactly as docs/api.md and the Python SDK expect them.
 //!
 //! The engine's views carry the behavioural fields; these types add what
 //! only the server knows (ids, versions, timestamps).
@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 
 use crate::actors::{InstanceMeta, InstanceView, ProcessOutcome, StepView};
 use crate::engine::{
-    DriftReading, Engine, EngineState, ExecutionContract, Mode, Profile, SnapshotView,
+    DriftLevel, DriftReading, Engine, EngineState, ExecutionContract, Mode, Profile, SnapshotView,
+    StressLevel,
 };
 use crate::store::{DriftRow, InstanceRecord, Micros, ObservationRow};
 use crate::time::format_timestamp;
@@ -42,8 +43,7 @@ pub struct InstanceBody {
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub energy_level: f64,
     /// `LOW`, `MED`, `HIGH` or `OVER`.
-    #[schema(value_type = crate::engine::StressLevel)]
-    pub stress_level: String,
+    pub stress_level: StressLevel,
     /// Stability in [0, 1].
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub stability_index: f64,
@@ -64,7 +64,7 @@ impl InstanceBody {
             updated_at: format_timestamp(meta.updated_at),
             cycle_count: view.state.cycle(),
             energy_level: view.state.energy(),
-            stress_level: view.state.stress_level().as_str().to_string(),
+            stress_level: view.state.stress_level(),
             stability_index: view.state.stability(),
             version: meta.version,
         }
@@ -80,7 +80,7 @@ impl InstanceBody {
             updated_at: format_timestamp(record.updated_at),
             cycle_count: record.summary.cycle_count,
             energy_level: record.summary.energy_level,
-            stress_level: record.summary.stress_level.clone(),
+            stress_level: record.summary.stress_level,
             stability_index: record.summary.stability_index,
             version: record.version,
         }
@@ -158,13 +158,15 @@ impl ContractBody {
     }
 }
 
-/// The drift reading of one processed observation.
+/// A drift reading: of the cycle a `process` call produced, or one event
+/// of the drift log.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Drift)]
 pub struct DriftBody {
-    /// The drift level of this cycle.
-    #[schema(value_type = crate::engine::DriftLevel)]
-    pub level: &'static str,
+    /// The cycle of the reading.
+    pub cycle_number: u64,
+    /// Its drift level.
+    pub level: DriftLevel,
     /// How far the modes moved from their anchor.
     pub magnitude: f64,
     /// The modes that moved most.
@@ -177,13 +179,27 @@ pub struct DriftBody {
 }
 
 impl DriftBody {
-    fn new(drift: &DriftReading, at: Micros) -> Self {
+    fn new(drift: &DriftReading, cycle_number: u64, at: Micros) -> Self {
         DriftBody {
-            level: drift.level.as_str(),
+            cycle_number,
+            level: drift.level,
             magnitude: drift.magnitude,
             affected_modes: drift.affected_modes.clone(),
             rolled_back: drift.rolled_back,
             timestamp: format_timestamp(at),
+        }
+    }
+}
+
+impl From<DriftRow> for DriftBody {
+    fn from(row: DriftRow) -> Self {
+        DriftBody {
+            cycle_number: row.cycle_number,
+            level: row.level,
+            magnitude: row.magnitude,
+            affected_modes: row.affected_modes,
+            rolled_back: row.rolled_back,
+            timestamp: format_timestamp(row.timestamp),
         }
     }
 }
@@ -209,7 +225,7 @@ impl ProcessResultBody {
             drift: step
                 .drift
                 .as_ref()
-                .map(|d| DriftBody::new(d, step.timestamp)),
+                .map(|d| DriftBody::new(d, step.state.cycle(), step.timestamp)),
         }
     }
 
@@ -271,8 +287,7 @@ pub struct ObservationBody {
     /// The cycle this observation produced.
     pub cycle_number: u64,
     /// The targeted mode.
-    #[schema(value_type = Mode)]
-    pub mode_target: String,
+    pub mode_target: Mode,
     /// Signal strength in [0, 1].
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub signal_strength: f64,
@@ -296,40 +311,6 @@ impl From<ObservationRow> for ObservationBody {
             confidence: row.confidence,
             context: serde_json::from_str(&row.context_json)
                 .unwrap_or_else(|_| serde_json::json!({})),
-            timestamp: format_timestamp(row.timestamp),
-        }
-    }
-}
-
-/// One drift-log item.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = DriftEvent)]
-pub struct DriftEventBody {
-    /// The cycle of the event.
-    pub cycle_number: u64,
-    /// Its drift level.
-    #[schema(value_type = crate::engine::DriftLevel)]
-    pub level: String,
-    /// Its magnitude.
-    pub magnitude: f64,
-    /// The modes that moved most.
-    #[schema(value_type = Vec<Mode>)]
-    pub affected_modes: Vec<String>,
-    /// Whether the state was rolled back.
-    pub rolled_back: bool,
-    /// RFC 3339 UTC.
-    #[schema(format = DateTime)]
-    pub timestamp: String,
-}
-
-impl From<DriftRow> for DriftEventBody {
-    fn from(row: DriftRow) -> Self {
-        DriftEventBody {
-            cycle_number: row.cycle_number,
-            level: row.level,
-            magnitude: row.magnitude,
-            affected_modes: row.affected_modes,
-            rolled_back: row.rolled_back,
             timestamp: format_timestamp(row.timestamp),
         }
     }

@@ -14,7 +14,7 @@ use super::LoadtestError;
 use crate::store::Micros;
 use crate::time::parse_timestamp;
 
-/// Largest batch the server accepts (API.md).
+/// Largest batch the server accepts (docs/api.md).
 pub const MAX_BATCH: usize = 100;
 
 /// Largest page `GET /v1/instances` returns.

@@ -1,7 +1,7 @@
 //! Per-instance logical clocks for caller timestamps.
 //!
 //! The server refuses an observation closer than `MIN_CYCLE_INTERVAL` to
-//! the instance's previous one (API.md "Throttling") unless the caller
+//! the instance's previous one (docs/api.md "Throttling") unless the caller
 //! supplies timestamps spaced at least that far apart — the documented way
 //! to drive many observations quickly. Each instance gets its own clock
 //! that starts at a common origin in the future and advances by a fixed

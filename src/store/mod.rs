@@ -1,8 +1,9 @@
 //! Durable persistence behind one trait.
 //!
-//! The store knows nothing of the engine's types: engine state travels as
-//! JSON text, so the store can be tested, migrated and backed up on its own.
-//! Every write is one atomic transaction; a returned `Ok` means committed
+//! The store keeps the engine state as the bytes the actor layer encoded
+//! (src/actors/state_codec.rs), so it never decodes a state; the columns it
+//! does read (modes, stress and drift levels) are typed with the engine's
+//! enums. Every write is one atomic transaction; a returned `Ok` means committed
 //! (with the configured durability), which is what lets the HTTP layer answer
 //! 2xx only for acknowledged writes.
 
@@ -12,6 +13,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use crate::engine::{DriftLevel, Mode, StressLevel};
 
 pub use sqlite::{SqliteStore, StoreStats};
 
@@ -57,25 +60,57 @@ pub enum StoreError {
     #[error("not found")]
     NotFound,
     /// Optimistic-lock failure: the stored version is not the expected one.
-    #[error("version conflict")]
+    #[error("a concurrent change won; re-read and retry")]
     Conflict,
     /// Creating the row would exceed the account's instance limit.
-    #[error("instance limit of {limit} reached")]
+    #[error("instance limit of {limit} reached for this account's tier")]
     LimitReached { limit: u64 },
     /// The configured backend cannot be used.
     #[error("unsupported storage configuration: {0}")]
     Unsupported(String),
     /// The store has shut down.
-    #[error("store is closed")]
+    #[error("the server is shutting down")]
     Closed,
-    /// Anything the database itself reported.
-    #[error("database error: {0}")]
-    Database(String),
+    /// SQLite reported an error.
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A file or thread operation of the store failed.
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored value could not be encoded or decoded.
+    #[error("{what}")]
+    Codec {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A schema migration failed (the database is left at the version before).
+    #[error("migration to schema version {version} failed")]
+    Migration {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A failure without an underlying error (a write job panicked, a store
+    /// thread is gone).
+    #[error("{0}")]
+    Failed(String),
+    /// The failure of a whole commit group, shared by each of its writes.
+    #[error(transparent)]
+    Shared(Arc<StoreError>),
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(e.to_string())
+impl StoreError {
+    /// An I/O failure of `what`.
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            what: what.into(),
+            source,
+        }
     }
 }
 
@@ -117,7 +152,7 @@ pub struct KeyOwner {
 pub struct InstanceSummary {
     pub cycle_count: u64,
     pub energy_level: f64,
-    pub stress_level: String,
+    pub stress_level: StressLevel,
     pub stability_index: f64,
 }
 
@@ -146,7 +181,7 @@ pub struct InstanceRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservationRow {
     pub cycle_number: u64,
-    pub mode_target: String,
+    pub mode_target: Mode,
     pub signal_strength: f64,
     pub confidence: f64,
     pub context_json: String,
@@ -157,17 +192,36 @@ pub struct ObservationRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DriftRow {
     pub cycle_number: u64,
-    pub level: String,
+    pub level: DriftLevel,
     pub magnitude: f64,
-    pub affected_modes: Vec<String>,
+    pub affected_modes: Vec<Mode>,
     pub rolled_back: bool,
     pub timestamp: Micros,
+}
+
+/// What kind of non-observation change an audit event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceEventKind {
+    /// `POST /v1/instances/{id}/reset`.
+    Reset,
+    /// A personality test's profile became the instance's state.
+    PersonalityTest,
+}
+
+impl InstanceEventKind {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            InstanceEventKind::Reset => "reset",
+            InstanceEventKind::PersonalityTest => "personality_test",
+        }
+    }
 }
 
 /// A non-observation event in an instance's audit log (reset, test applied).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceEvent {
-    pub kind: String,
+    pub kind: InstanceEventKind,
     pub detail_json: String,
     pub timestamp: Micros,
 }
@@ -301,6 +355,8 @@ pub trait Store: Send + Sync + 'static {
         max_instances: Option<u64>,
     ) -> StoreResult<()>;
     async fn load_instance(&self, id: &str) -> StoreResult<Option<InstanceRecord>>;
+    /// The id of the account owning the instance, without reading its state.
+    async fn instance_owner(&self, id: &str) -> StoreResult<Option<String>>;
     async fn list_instances(
         &self,
         account_id: &str,
@@ -326,7 +382,7 @@ pub trait Store: Send + Sync + 'static {
     async fn drift_events(
         &self,
         instance_id: &str,
-        level: Option<&str>,
+        level: Option<DriftLevel>,
         limit: u64,
         offset: u64,
     ) -> StoreResult<Page<DriftRow>>;

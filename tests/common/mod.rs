@@ -60,7 +60,7 @@ impl Answer {
             .map(str::to_string)
     }
 
-    /// Asserts an API error with this status and code, in the API.md shape.
+    /// Asserts an API error with this status and code, in the docs/api.md shape.
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
         assert_eq!(self.body["error"], code, "body: {}", self.text);

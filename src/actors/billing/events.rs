@@ -116,7 +116,7 @@ fn plan(object: &Value, plans: &PlanPrices) -> Option<String> {
     plans.plan_of_price(&price).map(str::to_owned)
 }
 
-/// Decides what an event does. See API.md "Billing (Stripe)".
+/// Decides what an event does. See docs/api.md "Billing (Stripe)".
 pub fn interpret(event: &StripeEvent, plans: &PlanPrices) -> Action {
     let object = &event.object;
     let account_id = metadata(object, "account_id")

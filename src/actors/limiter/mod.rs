@@ -38,14 +38,11 @@ pub enum LimiterError {
         requested: u64,
     },
     /// The usage ledger could not be loaded.
-    #[error("usage ledger unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl From<StoreError> for LimiterError {
-    fn from(e: StoreError) -> Self {
-        LimiterError::Unavailable(e.to_string())
-    }
+    #[error("usage accounting is unavailable; retry shortly")]
+    Store(#[from] StoreError),
+    /// The limiter actor is not running (or did not answer).
+    #[error("usage accounting is unavailable: the limiter is not running")]
+    NotRunning,
 }
 
 /// The monthly figures of one account.
@@ -144,11 +141,7 @@ impl LimiterHandle {
         if let Some(ledger) = self.shared.ledgers.get(&key) {
             return Ok(ledger.clone());
         }
-        let actor = self
-            .shared
-            .actor
-            .get()
-            .ok_or_else(|| LimiterError::Unavailable("limiter is not running".into()))?;
+        let actor = self.shared.actor.get().ok_or(LimiterError::NotRunning)?;
         match actor
             .call(
                 |reply| LimiterMessage::LoadLedger {
@@ -160,9 +153,7 @@ impl LimiterHandle {
             .await
         {
             Ok(CallResult::Success(result)) => result,
-            _ => Err(LimiterError::Unavailable(
-                "limiter actor did not answer".into(),
-            )),
+            _ => Err(LimiterError::NotRunning),
         }
     }
 

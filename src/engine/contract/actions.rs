@@ -1,4 +1,4 @@
-//! Allowed and forbidden actions for a level (ENGINE.md "Actions").
+//! Allowed and forbidden actions for a level (docs/engine.md "Actions").
 
 use crate::engine::action::Action;
 use crate::engine::action::{mode_actions, ActionSet, GROWTH_EXTRA, NEUTRAL, REGULAR, RISKY, SAFE};

@@ -1,4 +1,4 @@
-//! The execution contract (ENGINE.md "The contract"): what the agent may do
+//! The execution contract (docs/engine.md "The contract"): what the agent may do
 //! now, derived purely from the state and the profile.
 
 mod actions;

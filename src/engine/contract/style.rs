@@ -80,7 +80,7 @@ pub fn calm_decision_style(top: Mode) -> DecisionStyle {
     })
 }
 
-/// ENGINE.md decision_style rules.
+/// docs/engine.md decision_style rules.
 pub(crate) fn decision_style(x: &StyleInputs) -> DecisionStyle {
     let hi = x.level.is_high();
     let path_b = x.path_a && x.level != StressLevel::Low;
@@ -156,7 +156,7 @@ pub(crate) struct RecoveryInputs {
     pub(crate) level: StressLevel,
 }
 
-/// ENGINE.md recovery_profile rules.
+/// docs/engine.md recovery_profile rules.
 pub(crate) fn recovery_profile(x: &RecoveryInputs) -> RecoveryProfile {
     let stressed = x.system == SystemState::Stress;
     let preferred_path =
@@ -196,7 +196,7 @@ pub struct HardLocks {
     pub pivot_threshold_min: Option<f64>,
 }
 
-/// ENGINE.md hard_locks rules.
+/// docs/engine.md hard_locks rules.
 pub(crate) fn hard_locks(level: StressLevel, identity: f64) -> HardLocks {
     let mut locks = HardLocks::default();
     if level == StressLevel::Over {

@@ -102,7 +102,7 @@ const fn penalty(level: StressLevel) -> f64 {
     }
 }
 
-/// ENGINE.md trust_profile rules.
+/// docs/engine.md trust_profile rules.
 pub(crate) fn trust_profile(
     resilience: f64,
     energy: f64,

@@ -170,7 +170,7 @@ pub async fn update_account(
     check_tier(&state, &body.tier)?;
     match state.store.set_account_tier(&id, &body.tier).await {
         Err(StoreError::NotFound) => {
-            return Err(ApiError::NotFound(format!("account {id} not found")))
+            return Err(ApiError::not_found(format!("account {id} not found")))
         }
         other => other?,
     }
@@ -178,7 +178,7 @@ pub async fn update_account(
         .store
         .get_account(&id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("account {id} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("account {id} not found")))?;
     let billing = state.store.billing_info(&id).await?;
     Ok(Json(account_json(&account, billing.as_ref())))
 }
@@ -205,7 +205,7 @@ pub async fn create_key(
                 prefix: created.record.prefix,
             }),
         )),
-        Err(StoreError::NotFound) => Err(ApiError::NotFound(format!("account {id} not found"))),
+        Err(StoreError::NotFound) => Err(ApiError::not_found(format!("account {id} not found"))),
         Err(e) => Err(e.into()),
     }
 }
@@ -232,7 +232,7 @@ pub async fn revoke_key(
             key_id,
             revoked: true,
         })),
-        Err(StoreError::NotFound) => Err(ApiError::NotFound(format!("key {key_id} not found"))),
+        Err(StoreError::NotFound) => Err(ApiError::not_found(format!("key {key_id} not found"))),
         Err(e) => Err(e.into()),
     }
 }

@@ -1,8 +1,8 @@
 //! `/v1/billing/*` (Stripe): checkout and customer portal for the calling
 //! account, and the public webhook Stripe calls. The billing actor does
-//! the Stripe work; this module is the wire contract (API.md "Billing").
+//! the Stripe work; this module is the wire contract (docs/api.md "Billing").
 //!
-//! Decisions where API.md is silent:
+//! Decisions where docs/api.md is silent:
 //! - Stripe unset answers `500 stripe_not_configured` on all three routes,
 //!   the webhook included (it cannot verify anything without a secret).
 //!   A malformed body is still `422 invalid_request` first (the JSON
@@ -22,7 +22,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::actors::{BillingError, BillingHandle, EventResult, WebhookError};
+use crate::actors::{BillingHandle, EventResult};
 use crate::store::{Account, BillingEventOutcome};
 
 use crate::http::error::{ApiError, ApiResult};
@@ -82,23 +82,11 @@ pub struct WebhookBody {
     outcome: &'static str,
 }
 
-impl From<BillingError> for ApiError {
-    fn from(error: BillingError) -> Self {
-        match error {
-            BillingError::InvalidPlan(plan) => {
-                ApiError::InvalidPlan(format!("plan {plan:?} cannot be bought on this server"))
-            }
-            BillingError::Store(e) => e.into(),
-            e @ (BillingError::Stripe(_) | BillingError::Unavailable) => {
-                tracing::error!(error = %e, "billing request failed");
-                ApiError::Internal
-            }
-        }
-    }
-}
-
 fn billing(state: &AppState) -> ApiResult<&BillingHandle> {
-    state.billing.as_ref().ok_or(ApiError::StripeNotConfigured)
+    state
+        .billing
+        .as_ref()
+        .ok_or(ApiError::stripe_not_configured())
 }
 
 /// The plans with a configured price, i.e. the ones checkout sells.
@@ -152,7 +140,7 @@ pub async fn checkout(
         } else {
             format!("choose one of: {}", plans.join(", "))
         };
-        return Err(ApiError::InvalidPlan(format!(
+        return Err(ApiError::invalid_plan(format!(
             "plan {shown:?} cannot be bought on this server; {choices}"
         )));
     }
@@ -223,12 +211,7 @@ pub async fn webhook(
     let signature = signature_header(request.headers()).map(str::to_owned);
     let body = read_body(request, state.config.server.body_limit_bytes).await?;
     let now = crate::time::now_micros() / 1_000_000;
-    let event = billing
-        .verify_webhook(signature.as_deref(), &body, now)
-        .map_err(|e| match e {
-            WebhookError::Signature(e) => ApiError::WebhookVerificationFailed(e.to_string()),
-            e @ WebhookError::NotAnEvent => ApiError::invalid(e.to_string()),
-        })?;
+    let event = billing.verify_webhook(signature.as_deref(), &body, now)?;
     let id = event.id.clone();
     let outcome = match billing.apply_event(event).await? {
         EventResult::Ignored => "ignored",

@@ -75,7 +75,7 @@ pub async fn process(
     let observation = body.validate()?;
     let (version, mut results) =
         run(&state, caller, &id, if_match, vec![observation], false).await?;
-    let result = results.pop().ok_or(ApiError::Internal)?;
+    let result = results.pop().ok_or(ApiError::internal())?;
     Ok(with_etag(StatusCode::OK, version, &result))
 }
 
@@ -128,24 +128,17 @@ fn validate_batch(inputs: Vec<ObservationInput>) -> ApiResult<Vec<TimedObservati
     let mut validated = Vec::with_capacity(inputs.len());
     let mut last_timestamp = None;
     for (index, input) in inputs.into_iter().enumerate() {
-        let observation = input.validate().map_err(|e| match e {
-            ApiError::InvalidRequest { message, details } => ApiError::InvalidRequest {
-                message: format!("observations[{index}]: {message}"),
-                details: Some(serde_json::json!({
-                    "index": index,
-                    "field": details.as_ref().and_then(|d| d.get("field")).cloned(),
-                })),
-            },
-            other => other,
+        let observation = input.validate().map_err(|e| {
+            let field = e.details().and_then(|d| d.get("field")).cloned();
+            ApiError::invalid(format!("observations[{index}]: {}", e.message()))
+                .with_details(serde_json::json!({ "index": index, "field": field }))
         })?;
         if let Some(t) = observation.timestamp {
             if last_timestamp.is_some_and(|last| t < last) {
-                return Err(ApiError::InvalidRequest {
-                    message: format!(
-                        "observations[{index}]: timestamps within a batch must not decrease"
-                    ),
-                    details: Some(serde_json::json!({ "index": index, "field": "timestamp" })),
-                });
+                return Err(ApiError::invalid(format!(
+                    "observations[{index}]: timestamps within a batch must not decrease"
+                ))
+                .with_details(serde_json::json!({ "index": index, "field": "timestamp" })));
             }
             last_timestamp = Some(t);
         }
@@ -260,25 +253,13 @@ pub async fn contract(
     Ok(with_etag(StatusCode::OK, view.meta.version, &body))
 }
 
-/// Which state a reset restores.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ResetModeInput {
-    /// The state the instance was created with (or last set by a personality test).
-    Initial,
-    /// Neutral defaults (all modes 0, energy 0.8, profile kept).
-    Default,
-    /// The last state the drift detector considered stable.
-    LastStable,
-}
-
 /// `POST /v1/instances/{id}/reset` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
     /// Default `initial`.
     #[serde(default)]
-    mode: Option<ResetModeInput>,
+    mode: Option<ResetMode>,
 }
 
 /// `POST /v1/instances/{id}/reset` → Snapshot.
@@ -300,11 +281,7 @@ pub async fn reset(
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<ResetRequest>,
 ) -> ApiResult<Response> {
-    let mode = match body.mode.unwrap_or(ResetModeInput::Initial) {
-        ResetModeInput::Initial => ResetMode::Initial,
-        ResetModeInput::Default => ResetMode::Default,
-        ResetModeInput::LastStable => ResetMode::LastStable,
-    };
+    let mode = body.mode.unwrap_or_default();
     let account_id = &caller.account.id;
     let view = state
         .registry
@@ -364,7 +341,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_are_parsed_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
             if let Err(e) = parse_json::<ObservationInput>(&bytes).and_then(ObservationInput::validate) {
-                prop_assert_eq!(e.code(), "invalid_request");
+                prop_assert_eq!(e.code(), crate::http::error::Code::InvalidRequest);
             }
         }
 
@@ -379,7 +356,7 @@ mod tests {
                     prop_assert!((0.0..=1.0).contains(&o.signal_strength()));
                     prop_assert!((0.0..=1.0).contains(&o.confidence()));
                 }
-                Err(e) => prop_assert_eq!(e.code(), "invalid_request"),
+                Err(e) => prop_assert_eq!(e.code(), crate::http::error::Code::InvalidRequest),
             }
             if let Ok(batch) = parse_json::<BatchRequest>(&bytes) {
                 if let Some(inputs) = batch.observations {

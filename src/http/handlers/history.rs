@@ -5,6 +5,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::actors::InstanceError;
 use crate::engine::DriftLevel;
 
 use super::page_bounds;
@@ -12,14 +13,17 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::QueryParams;
 use crate::http::openapi::params::InstanceId;
 use crate::http::state::{AppState, Caller};
-use crate::http::wire::{DriftEventBody, ObservationBody, PageBody};
+use crate::http::wire::{DriftBody, ObservationBody, PageBody};
 
 /// Confirms the instance exists and belongs to the caller (404 otherwise,
-/// exactly as for a missing instance).
+/// exactly as for a missing instance): one indexed lookup, without waking
+/// the instance's actor. The audit rows are committed with the change
+/// that made them, so a page read after this check is never ahead of it.
 async fn check_owner(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
-    let account_id = caller.account.id.clone();
-    state.registry.view(id, &account_id).await?;
-    Ok(())
+    match state.store.instance_owner(id).await? {
+        Some(owner) if owner == caller.account.id => Ok(()),
+        _ => Err(InstanceError::NotFound(id.to_owned()).into()),
+    }
 }
 
 /// Query of the history route.
@@ -97,7 +101,7 @@ fn drift_filter_schema() -> utoipa::openapi::schema::Object {
     get, path = "/v1/instances/{id}/drift", tag = "history", operation_id = "get_drift",
     params(InstanceId, DriftQuery),
     responses(
-        (status = 200, description = "A page of drift events, newest first", body = PageBody<DriftEventBody>),
+        (status = 200, description = "A page of drift events, newest first", body = PageBody<DriftBody>),
         (status = 404, description = "No such instance for this account (`not_found`)"),
     ),
 )]
@@ -106,7 +110,7 @@ pub async fn drift(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<DriftQuery>,
-) -> ApiResult<Json<PageBody<DriftEventBody>>> {
+) -> ApiResult<Json<PageBody<DriftBody>>> {
     let (limit, offset) = page_bounds(query.limit, query.offset, 20, 1000)?;
     let level = match query.level.as_deref().filter(|t| !t.is_empty()) {
         None => None,
@@ -118,11 +122,8 @@ pub async fn drift(
         })?),
     };
     check_owner(&state, &caller, &id).await?;
-    let page = state
-        .store
-        .drift_events(&id, level.map(|l| l.as_str()), limit, offset)
-        .await?;
-    let items = page.items.into_iter().map(DriftEventBody::from).collect();
+    let page = state.store.drift_events(&id, level, limit, offset).await?;
+    let items = page.items.into_iter().map(DriftBody::from).collect();
     Ok(Json(PageBody::new(
         Some(id),
         items,

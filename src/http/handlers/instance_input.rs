@@ -47,7 +47,7 @@ pub struct InitialConfigInput {
     #[serde(default)]
     #[schema(schema_with = persona_id_schema)]
     persona_id: Option<String>,
-    /// The behavioural profile (ENGINE.md); all fields optional.
+    /// The behavioural profile (docs/engine.md); all fields optional.
     #[serde(default, deserialize_with = "object_only::option")]
     profile: Option<ProfileInput>,
 }

@@ -53,7 +53,7 @@ pub async fn create_for(
         .await
     {
         Ok(()) => Ok(model),
-        Err(crate::store::StoreError::LimitReached { limit }) => Err(ApiError::Forbidden(format!(
+        Err(crate::store::StoreError::LimitReached { limit }) => Err(ApiError::forbidden(format!(
             "the {tier_name} tier allows at most {limit} instances; delete one or upgrade"
         ))),
         Err(e) => Err(e.into()),
@@ -249,7 +249,7 @@ pub async fn update(
     };
     if let Some(expected) = if_match {
         if expected != view.meta.version && name.is_none() && description.is_none() {
-            return Err(ApiError::Conflict(format!(
+            return Err(ApiError::conflict(format!(
                 "version conflict: the instance is at version {}",
                 view.meta.version
             )));

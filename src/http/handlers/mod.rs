@@ -1,4 +1,4 @@
-//! One module per resource of API.md.
+//! One module per resource of docs/api.md.
 
 pub mod admin;
 pub mod billing;
@@ -57,7 +57,7 @@ pub fn with_etag<T: Serialize>(status: StatusCode, version: i64, body: &T) -> Re
     let mut bytes = Vec::with_capacity(JSON_BODY_CAPACITY);
     if let Err(e) = sonic_rs::to_writer(&mut bytes, body) {
         tracing::error!(error = %e, "cannot serialise a response");
-        return ApiError::Internal.into_response();
+        return ApiError::internal().into_response();
     }
     let mut response = (status, bytes).into_response();
     let headers = response.headers_mut();

@@ -11,7 +11,6 @@ use crate::catalog::test_scoring::{
     infer_version, matched_personas, score, PersonaMatch, TestResponse,
 };
 use crate::catalog::ModeProfile;
-use crate::catalog::TestError;
 use crate::engine::{EngineState, Profile};
 use crate::time::now_micros;
 
@@ -117,26 +116,6 @@ pub struct SubmitBody {
     contract: ContractBody,
 }
 
-fn test_error(error: TestError) -> ApiError {
-    match error {
-        TestError::Incomplete { missing_questions } => {
-            ApiError::IncompleteTest { missing_questions }
-        }
-        TestError::UnknownQuestions(ref ids) | TestError::DuplicateQuestions(ref ids) => {
-            ApiError::InvalidRequest {
-                message: error.to_string(),
-                details: Some(serde_json::json!({ "field": "responses", "question_ids": ids })),
-            }
-        }
-        TestError::ScoreOutOfRange { question_id, .. } => ApiError::InvalidRequest {
-            message: error.to_string(),
-            details: Some(
-                serde_json::json!({ "field": "responses", "question_ids": [question_id] }),
-            ),
-        },
-    }
-}
-
 /// `POST /v1/test/submit`: scores the answers and applies the profile to an
 /// existing instance or a new one.
 #[utoipa::path(
@@ -167,7 +146,7 @@ pub async fn submit(
         Some(text) => parse_version(text)?,
         None => infer_version(&responses),
     };
-    let profile = score(version, &responses).map_err(test_error)?;
+    let profile = score(version, &responses)?;
     let engine = state.registry.engine();
     let (meta, state_now, instance_profile) = match body.instance_id {
         Some(id) => {

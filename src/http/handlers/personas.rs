@@ -44,5 +44,5 @@ pub async fn list() -> Json<PersonaListBody> {
 pub async fn get(Path(id): Path<String>) -> ApiResult<Json<&'static catalog::personas::Persona>> {
     catalog::personas::get(&id)
         .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("persona {id} not found")))
+        .ok_or_else(|| ApiError::not_found(format!("persona {id} not found")))
 }

@@ -64,11 +64,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         Ok(()) => Json(StatusBody { status: "ready" }).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            ApiError::ServiceUnavailable {
-                message: "storage is not reachable".into(),
-                retry_after_secs: 1,
-            }
-            .into_response()
+            ApiError::service_unavailable("storage is not reachable", 1).into_response()
         }
     }
 }
@@ -90,18 +86,18 @@ pub async fn version(State(state): State<AppState>) -> Json<VersionBody> {
 
 /// Any unknown route.
 pub async fn not_found() -> ApiError {
-    ApiError::NotFound("no such route".into())
+    ApiError::no_such_route()
 }
 
 /// A known route with the wrong method.
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+    ApiError::method_not_allowed()
 }
 
 /// The JSON 500 for a panic that escaped a handler.
 pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    let mut response = ApiError::Internal.into_response();
+    let mut response = ApiError::internal().into_response();
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response
 }

@@ -12,9 +12,8 @@ use std::time::Duration;
 pub(crate) fn backup_to(src: &Connection, dest: &Path) -> StoreResult<()> {
     if let Some(parent) = dest.parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Database(format!("cannot create {}: {e}", parent.display()))
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::io(format!("cannot create {}", parent.display()), e))?;
         }
     }
     let mut dst = Connection::open(dest)?;
@@ -29,8 +28,8 @@ pub(crate) fn backup_to(src: &Connection, dest: &Path) -> StoreResult<()> {
                 std::thread::sleep(Duration::from_millis(10));
             }
             _ => {
-                return Err(StoreError::Database(
-                    "backup: database stayed locked".into(),
+                return Err(StoreError::Failed(
+                    "backup: the database stayed locked".into(),
                 ))
             }
         }

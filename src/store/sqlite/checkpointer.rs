@@ -46,7 +46,7 @@ pub(crate) fn spawn(conn: Connection) -> StoreResult<(Nudge, JoinHandle<()>)> {
     let handle = std::thread::Builder::new()
         .name("store-checkpointer".into())
         .spawn(move || run(&conn, &rx))
-        .map_err(|e| StoreError::Database(format!("cannot start the checkpointer thread: {e}")))?;
+        .map_err(|e| StoreError::io("cannot start the checkpointer thread", e))?;
     Ok((Nudge(tx), handle))
 }
 

@@ -11,6 +11,7 @@
 
 use super::super::{DriftRow, Page, StoreError, StoreResult};
 use super::instances::sql_limit;
+use crate::engine::DriftLevel;
 use rusqlite::types::Value;
 use rusqlite::{
     params, params_from_iter, Connection, OptionalExtension, ParamsFromIter, Transaction,
@@ -38,13 +39,16 @@ pub(crate) fn insert(
             .find(|(cycle, _)| *cycle == event.cycle_number)
             .map(|(_, id)| *id)
             .ok_or_else(|| {
-                StoreError::Database(format!(
+                StoreError::Failed(format!(
                     "drift event of cycle {} has no observation in the same write",
                     event.cycle_number
                 ))
             })?;
-        let modes = serde_json::to_string(&event.affected_modes)
-            .map_err(|e| StoreError::Database(format!("cannot encode affected modes: {e}")))?;
+        let modes =
+            serde_json::to_string(&event.affected_modes).map_err(|source| StoreError::Codec {
+                what: "cannot encode affected modes",
+                source,
+            })?;
         stmt.execute(params![
             instance_id,
             event.level,
@@ -64,14 +68,14 @@ pub(crate) fn insert(
 pub(crate) fn list(
     conn: &Connection,
     instance_id: &str,
-    level: Option<&str>,
+    level: Option<DriftLevel>,
     limit: u64,
     offset: u64,
 ) -> StoreResult<Page<DriftRow>> {
     // One read transaction: the page and its total come from one snapshot.
     let tx = conn.unchecked_transaction()?;
     let levels = match level {
-        Some(level) => vec![level.to_string()],
+        Some(level) => vec![level],
         None => levels_of(&tx, instance_id)?,
     };
     let items = if levels.is_empty() {
@@ -95,14 +99,14 @@ pub(crate) fn list(
 
 /// The levels an instance has events of, each found with one seek of the
 /// key (a handful at most: the engine's drift levels).
-fn levels_of(tx: &Transaction<'_>, instance_id: &str) -> StoreResult<Vec<String>> {
+fn levels_of(tx: &Transaction<'_>, instance_id: &str) -> StoreResult<Vec<DriftLevel>> {
     let mut next = tx.prepare_cached(
         "SELECT level FROM drift_events WHERE instance_id = ?1 AND level > ?2 \
          ORDER BY level LIMIT 1",
     )?;
-    let mut levels: Vec<String> = Vec::new();
+    let mut levels: Vec<DriftLevel> = Vec::new();
     loop {
-        let after = levels.last().map_or("", String::as_str);
+        let after = levels.last().map_or("", |l| l.as_str());
         match next
             .query_row(params![instance_id, after], |r| r.get(0))
             .optional()?
@@ -117,7 +121,7 @@ fn levels_of(tx: &Transaction<'_>, instance_id: &str) -> StoreResult<Vec<String>
 fn page_of(
     tx: &Transaction<'_>,
     instance_id: &str,
-    levels: &[String],
+    levels: &[DriftLevel],
     limit: u64,
     offset: u64,
 ) -> StoreResult<Vec<DriftRow>> {
@@ -152,13 +156,13 @@ fn listing_sql(levels: usize) -> String {
 /// The parameters of [`listing_sql`], in its order.
 fn listing_params(
     instance_id: &str,
-    levels: &[String],
+    levels: &[DriftLevel],
     limit: u64,
     offset: u64,
 ) -> ParamsFromIter<Vec<Value>> {
     let mut values = Vec::with_capacity(levels.len() + 3);
     values.push(Value::Text(instance_id.to_string()));
-    values.extend(levels.iter().cloned().map(Value::Text));
+    values.extend(levels.iter().map(|l| Value::Text(l.as_str().to_owned())));
     values.push(Value::Integer(sql_limit(limit)));
     values.push(Value::Integer(sql_limit(offset)));
     params_from_iter(values)
@@ -167,8 +171,9 @@ fn listing_params(
 /// A listed row: the id in column 0, then [`COLUMNS`].
 fn drift_row(row: &rusqlite::Row<'_>) -> StoreResult<DriftRow> {
     let modes: String = row.get(4)?;
-    let affected_modes = serde_json::from_str(&modes).map_err(|e| {
-        StoreError::Database(format!("corrupt affected_modes in drift_events: {e}"))
+    let affected_modes = serde_json::from_str(&modes).map_err(|source| StoreError::Codec {
+        what: "corrupt affected_modes in drift_events",
+        source,
     })?;
     Ok(DriftRow {
         cycle_number: row.get(1)?,
@@ -185,13 +190,11 @@ fn drift_row(row: &rusqlite::Row<'_>) -> StoreResult<DriftRow> {
 /// the instance for every page.
 #[cfg(test)]
 pub(crate) fn listing_plans(conn: &Connection, levels: usize) -> StoreResult<String> {
-    let names: Vec<String> = (0..levels).map(|i| format!("D{i}")).collect();
+    let names = &DriftLevel::ALL[..levels];
     let sql = format!("EXPLAIN QUERY PLAN {}", listing_sql(levels));
     let mut stmt = conn.prepare(&sql)?;
     let plan = stmt
-        .query_map(listing_params("i", &names, 10, 0), |r| {
-            r.get::<_, String>(3)
-        })?
+        .query_map(listing_params("i", names, 10, 0), |r| r.get::<_, String>(3))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(plan.join("\n"))
 }

@@ -19,10 +19,12 @@ use super::super::{InstanceWrite, StoreError, StoreResult};
 use super::instances;
 use super::syncer::{self, Syncer};
 use super::writer::{execute_cached, panic_message, Counters, Reply, WriteFn};
+use crate::logging::ErrorChain;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The writes of one group, by kind.
@@ -72,7 +74,7 @@ pub(crate) fn commit_group(
                 run_instance_writes(conn, &instance_writes)
             }))
             .unwrap_or_else(|panic| {
-                Err(StoreError::Database(format!(
+                Err(StoreError::Failed(format!(
                     "write job panicked: {}",
                     panic_message(&*panic)
                 )))
@@ -155,7 +157,7 @@ enum JobOutcome {
     Done(StoreResult<()>),
     /// The group transaction itself is gone (SQLite rolled it back, or a
     /// savepoint could not be handled): nothing since BEGIN is kept.
-    Aborted(String),
+    Aborted(StoreError),
 }
 
 impl GroupTransaction {
@@ -189,12 +191,12 @@ impl GroupTransaction {
         self.open = false;
     }
 
-    /// Everything pending is lost: answer it with `message`.
-    fn fail_pending(&mut self, message: &str) {
+    /// Everything pending is lost: answer it with `error`.
+    fn fail_pending(&mut self, error: &Arc<StoreError>) {
         let failed = self
             .pending
             .drain(..)
-            .map(|r| (r, Err(StoreError::Database(message.to_string()))));
+            .map(|r| (r, Err(StoreError::Shared(error.clone()))));
         self.answers.extend(failed);
     }
 
@@ -207,12 +209,11 @@ impl GroupTransaction {
         match run_in_savepoint(conn, work) {
             JobOutcome::Done(result) => self.finished(reply, result),
             JobOutcome::Aborted(why) => {
-                tracing::error!(error = %why, "store group transaction aborted");
+                tracing::error!(error = %ErrorChain(&why), "store group transaction aborted");
                 self.rollback(conn);
-                let message = format!("transaction aborted: {why}");
-                self.fail_pending(&message);
-                self.answers
-                    .push((reply, Err(StoreError::Database(message))));
+                let why = Arc::new(why);
+                self.fail_pending(&why);
+                self.answers.push((reply, Err(StoreError::Shared(why))));
             }
         }
     }
@@ -232,7 +233,7 @@ impl GroupTransaction {
                 tracing::error!(error = %e, jobs = self.pending.len(), "store commit failed");
                 counters.commit_failures.fetch_add(1, Ordering::Relaxed);
                 self.rollback(conn);
-                self.fail_pending(&format!("commit failed: {e}"));
+                self.fail_pending(&Arc::new(StoreError::Sqlite(e)));
             }
         }
     }
@@ -254,17 +255,17 @@ impl GroupTransaction {
 /// fails or panics.
 fn run_in_savepoint(conn: &Connection, work: WriteFn) -> JobOutcome {
     if let Err(e) = execute_cached(conn, "SAVEPOINT job") {
-        return JobOutcome::Aborted(format!("cannot open savepoint: {e}"));
+        return JobOutcome::Aborted(StoreError::Sqlite(e));
     }
     let result = catch_unwind(AssertUnwindSafe(|| work(conn))).unwrap_or_else(|panic| {
         let msg = panic_message(&*panic);
         tracing::error!(panic = %msg, "store write job panicked");
-        Err(StoreError::Database(format!("write job panicked: {msg}")))
+        Err(StoreError::Failed(format!("write job panicked: {msg}")))
     });
     if conn.is_autocommit() {
-        let why = match &result {
-            Err(e) => e.to_string(),
-            Ok(()) => "the transaction ended inside a job".to_string(),
+        let why = match result {
+            Err(e) => e,
+            Ok(()) => StoreError::Failed("the transaction ended inside a job".into()),
         };
         return JobOutcome::Aborted(why);
     }
@@ -275,6 +276,6 @@ fn run_in_savepoint(conn: &Connection, work: WriteFn) -> JobOutcome {
     };
     match finish {
         Ok(()) => JobOutcome::Done(result),
-        Err(e) => JobOutcome::Aborted(format!("cannot close savepoint: {e}")),
+        Err(e) => JobOutcome::Aborted(StoreError::Sqlite(e)),
     }
 }

@@ -101,6 +101,14 @@ pub(crate) fn load_instance(conn: &Connection, id: &str) -> StoreResult<Option<I
         .optional()?)
 }
 
+/// The account owning the instance: one lookup of the primary key.
+pub(crate) fn instance_owner(conn: &Connection, id: &str) -> StoreResult<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT account_id FROM instances WHERE id = ?1")?
+        .query_row(params![id], |r| r.get(0))
+        .optional()?)
+}
+
 pub(crate) fn list_instances(
     conn: &Connection,
     account_id: &str,

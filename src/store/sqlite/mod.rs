@@ -11,6 +11,7 @@ mod accounts;
 mod backup;
 mod billing;
 mod checkpointer;
+mod columns;
 mod drift;
 mod group;
 mod history;
@@ -29,6 +30,7 @@ use super::{
     InstanceRecord, InstanceSort, InstanceWrite, KeyOwner, Micros, ObservationRow, Page, SortOrder,
     Store, StoreError, StoreResult,
 };
+use crate::engine::DriftLevel;
 use async_trait::async_trait;
 use crossbeam_channel::Sender;
 use rusqlite::Connection;
@@ -270,7 +272,7 @@ impl SqliteStore {
 /// The job was accepted but its thread dropped the reply: it panicked (and
 /// was logged) or the thread died.
 fn lost_reply() -> StoreError {
-    StoreError::Database("the store thread dropped the request".into())
+    StoreError::Failed("the store thread dropped the request".into())
 }
 
 #[async_trait]
@@ -355,6 +357,11 @@ impl Store for SqliteStore {
         self.read(move |c| instances::load_instance(c, &id)).await
     }
 
+    async fn instance_owner(&self, id: &str) -> StoreResult<Option<String>> {
+        let id = id.to_owned();
+        self.read(move |c| instances::instance_owner(c, &id)).await
+    }
+
     async fn list_instances(
         &self,
         account_id: &str,
@@ -402,13 +409,12 @@ impl Store for SqliteStore {
     async fn drift_events(
         &self,
         instance_id: &str,
-        level: Option<&str>,
+        level: Option<DriftLevel>,
         limit: u64,
         offset: u64,
     ) -> StoreResult<Page<DriftRow>> {
         let instance_id = instance_id.to_owned();
-        let level = level.map(str::to_owned);
-        self.read(move |c| drift::list(c, &instance_id, level.as_deref(), limit, offset))
+        self.read(move |c| drift::list(c, &instance_id, level, limit, offset))
             .await
     }
 
@@ -510,7 +516,7 @@ impl Store for SqliteStore {
             }
         })
         .await
-        .map_err(|e| StoreError::Database(format!("cannot join the store threads: {e}")))?;
+        .map_err(|e| StoreError::Failed(format!("cannot join the store threads: {e}")))?;
         tracing::info!("sqlite store closed");
         Ok(())
     }

@@ -24,7 +24,7 @@ pub(crate) fn spawn(
                     run_guarded(&conn, job);
                 }
             })
-            .map_err(|e| StoreError::Database(format!("cannot start a reader thread: {e}")))?;
+            .map_err(|e| StoreError::io("cannot start a reader thread", e))?;
         handles.push(handle);
     }
     Ok(handles)

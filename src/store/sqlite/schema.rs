@@ -174,9 +174,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 pub(crate) fn open_writer_file(path: &Path, durability: Durability) -> StoreResult<Connection> {
     if let Some(parent) = path.parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Database(format!("cannot create {}: {e}", parent.display()))
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::io(format!("cannot create {}", parent.display()), e))?;
         }
     }
     let conn = Connection::open_with_flags(
@@ -189,7 +188,7 @@ pub(crate) fn open_writer_file(path: &Path, durability: Durability) -> StoreResu
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Database(format!(
+        return Err(StoreError::Failed(format!(
             "could not enable WAL mode (journal_mode is {mode})"
         )));
     }
@@ -256,9 +255,11 @@ pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<usize> {
     }
     let pending = &MIGRATIONS[current as usize..];
     for (i, script) in pending.iter().enumerate() {
-        tx.execute_batch(script).map_err(|e| {
-            StoreError::Database(format!("migration {} failed: {e}", current + i as i64 + 1))
-        })?;
+        tx.execute_batch(script)
+            .map_err(|source| StoreError::Migration {
+                version: current + i as i64 + 1,
+                source,
+            })?;
     }
     if !pending.is_empty() {
         tx.pragma_update(None, "user_version", target)?;

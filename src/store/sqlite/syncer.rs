@@ -48,7 +48,9 @@ impl Syncer {
             tracing::error!("the WAL sync thread is gone; failing the group's answers");
             answer(
                 returned.into_inner(),
-                &Err("the WAL sync thread is gone".into()),
+                &Err(Arc::new(StoreError::Failed(
+                    "the WAL sync thread is gone".into(),
+                ))),
             );
         }
     }
@@ -70,7 +72,7 @@ pub(crate) fn spawn(
     let handle = std::thread::Builder::new()
         .name("store-syncer".into())
         .spawn(move || run(&mut wal, &rx, &syncs))
-        .map_err(|e| StoreError::Database(format!("cannot start the WAL sync thread: {e}")))?;
+        .map_err(|e| StoreError::io("cannot start the WAL sync thread", e))?;
     Ok((Syncer(tx), handle))
 }
 
@@ -82,7 +84,7 @@ fn run(wal: &mut WalFile, rx: &Receiver<Answers>, syncs: &AtomicU64) {
         let started = Instant::now();
         let synced = wal.sync().map_err(|e| {
             tracing::error!(error = %e, path = %wal.path.display(), "fsync of the WAL failed");
-            format!("fsync of the WAL failed: {e}")
+            Arc::new(StoreError::io("fsync of the WAL failed", e))
         });
         syncs.fetch_add(1, Ordering::Relaxed);
         metrics::histogram!("identity_os_store_wal_sync_seconds")
@@ -96,10 +98,10 @@ fn run(wal: &mut WalFile, rx: &Receiver<Answers>, syncs: &AtomicU64) {
 
 /// Sends each answer; a success becomes the sync's error if it failed
 /// (the writer passes `Ok` for groups that need no sync).
-pub(crate) fn answer(answers: Answers, synced: &Result<(), String>) {
+pub(crate) fn answer(answers: Answers, synced: &Result<(), Arc<StoreError>>) {
     for (reply, result) in answers {
         let result = match (result, synced) {
-            (Ok(()), Err(why)) => Err(StoreError::Database(why.clone())),
+            (Ok(()), Err(why)) => Err(StoreError::Shared(why.clone())),
             (result, _) => result,
         };
         // The caller may have given up waiting; the outcome stands either way.
@@ -142,6 +144,7 @@ impl WalFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logging::ErrorChain;
     use tokio::sync::oneshot;
 
     #[test]
@@ -179,10 +182,15 @@ mod tests {
         let (conflict_tx, mut conflict_rx) = oneshot::channel();
         answer(
             vec![(ok_tx, Ok(())), (conflict_tx, Err(StoreError::Conflict))],
-            &Err("fsync of the WAL failed: disk gone".into()),
+            &Err(Arc::new(StoreError::io(
+                "fsync of the WAL failed",
+                std::io::Error::other("disk gone"),
+            ))),
         );
+        let failed = ok_rx.try_recv();
         assert!(
-            matches!(ok_rx.try_recv(), Ok(Err(StoreError::Database(m))) if m.contains("disk gone"))
+            matches!(&failed, Ok(Err(e @ StoreError::Shared(_))) if ErrorChain(e).to_string().contains("disk gone")),
+            "{failed:?}"
         );
         assert!(matches!(
             conflict_rx.try_recv(),

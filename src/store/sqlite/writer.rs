@@ -80,7 +80,7 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || run(conn, rx, &counters, checkpointer.as_ref(), syncer.as_ref()))
-        .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))
+        .map_err(|e| StoreError::io("cannot start the writer thread", e))
 }
 
 fn run(

@@ -35,7 +35,7 @@ async fn accounts_round_trip() {
     // A duplicate id is refused and changes nothing.
     assert!(matches!(
         store.create_account(&account("a")).await,
-        Err(StoreError::Database(_))
+        Err(StoreError::Sqlite(_))
     ));
     assert_eq!(store.count_accounts().await.unwrap(), 2);
 

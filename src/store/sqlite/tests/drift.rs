@@ -3,14 +3,15 @@
 
 use super::super::{drift as drift_sql, schema, SqliteStore};
 use super::{account, database_of_an_older_build, drift, file_store, instance, next_write};
+use crate::engine::{DriftLevel, Mode};
 use crate::store::{DriftRow, Durability, Store, StoreError};
 
 /// Levels of cycle `c` in the merge test: an irregular mix of three.
-fn level_of(c: u64) -> &'static str {
+fn level_of(c: u64) -> DriftLevel {
     match c % 7 {
-        0 | 3 => "D1_context",
-        1 | 4 | 5 => "D2_adaptive",
-        _ => "D3_corrupt",
+        0 | 3 => DriftLevel::D1Context,
+        1 | 4 | 5 => DriftLevel::D2Adaptive,
+        _ => DriftLevel::D3Corrupt,
     }
 }
 
@@ -47,7 +48,11 @@ async fn listings_merge_the_levels_newest_first_at_every_offset() {
         assert_eq!(page.items, want, "limit {limit} offset {offset}");
         assert_eq!(page.total, expected.len() as u64);
     }
-    for level in ["D1_context", "D2_adaptive", "D3_corrupt"] {
+    for level in [
+        DriftLevel::D1Context,
+        DriftLevel::D2Adaptive,
+        DriftLevel::D3Corrupt,
+    ] {
         let of_level: Vec<_> = expected
             .iter()
             .filter(|d| d.level == level)
@@ -58,7 +63,7 @@ async fn listings_merge_the_levels_newest_first_at_every_offset() {
         assert_eq!(page.total, of_level.len() as u64);
     }
     let none = store
-        .drift_events("i", Some("D0_noise"), 10, 0)
+        .drift_events("i", Some(DriftLevel::D0Noise), 10, 0)
         .await
         .unwrap();
     assert_eq!((none.items.len(), none.total), (0, 0));
@@ -96,9 +101,12 @@ async fn a_drift_event_without_its_observation_is_refused() {
     let current = instance("i", "a", "x", 1);
     store.create_instance(&current, None).await.unwrap();
     let mut w = next_write(&current, 1, 2, "2026-05");
-    w.drift_events = vec![drift(2, "D1_context"), drift(9, "D2_adaptive")];
+    w.drift_events = vec![
+        drift(2, DriftLevel::D1Context),
+        drift(9, DriftLevel::D2Adaptive),
+    ];
     match store.write_instance(w).await {
-        Err(StoreError::Database(message)) => {
+        Err(StoreError::Failed(message)) => {
             assert!(message.contains("cycle 9"), "{message}")
         }
         other => panic!("expected a database error, got {other:?}"),
@@ -129,7 +137,7 @@ async fn drift_events_of_a_version_3_database_survive_the_upgrade() {
         old.execute(
             "INSERT INTO observations (instance_id, cycle_number, mode_target, \
              signal_strength, confidence, context_json, timestamp) \
-             VALUES ('i', ?1, 'focus', 0.5, 0.75, '{}', ?1)",
+             VALUES ('i', ?1, 'perception', 0.5, 0.75, '{}', ?1)",
             [cycle],
         )
         .unwrap();
@@ -138,7 +146,7 @@ async fn drift_events_of_a_version_3_database_survive_the_upgrade() {
         old.execute(
             "INSERT INTO drift_events (instance_id, cycle_number, level, magnitude, \
              affected_modes, rolled_back, timestamp) \
-             VALUES ('i', ?1, ?2, 0.5, '[\"focus\"]', 0, ?1)",
+             VALUES ('i', ?1, ?2, 0.5, '[\"perception\"]', 0, ?1)",
             rusqlite::params![cycle, level],
         )
         .unwrap();
@@ -156,18 +164,18 @@ async fn drift_events_of_a_version_3_database_survive_the_upgrade() {
     };
     let page = store.drift_events("i", None, 10, 0).await.unwrap();
     assert_eq!(page.total, 3);
-    assert_eq!(page.items[0].affected_modes, vec!["focus".to_string()]);
+    assert_eq!(page.items[0].affected_modes, vec![Mode::Perception]);
     assert_eq!(cycles(page), [5, 3, 2]);
 
     // Events written after the upgrade list before the older ones.
     let current = store.load_instance("i").await.unwrap().unwrap();
     let mut w = next_write(&current, 7, 2, "2026-05");
-    w.drift_events = vec![drift(8, "D1_context")];
+    w.drift_events = vec![drift(8, DriftLevel::D1Context)];
     store.write_instance(w).await.unwrap();
     let page = store.drift_events("i", None, 10, 0).await.unwrap();
     assert_eq!(cycles(page), [8, 5, 3, 2]);
     let page = store
-        .drift_events("i", Some("D1_context"), 10, 0)
+        .drift_events("i", Some(DriftLevel::D1Context), 10, 0)
         .await
         .unwrap();
     assert_eq!((cycles(page.clone()), page.total), (vec![8, 5, 2], 3));

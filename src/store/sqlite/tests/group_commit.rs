@@ -146,12 +146,9 @@ async fn failing_jobs_do_not_spoil_their_group() {
     assert!(matches!(stale.await.unwrap(), Err(StoreError::Conflict)));
     assert!(matches!(
         panicking.await.unwrap(),
-        Err(StoreError::Database(_))
+        Err(StoreError::Failed(_))
     ));
-    assert!(matches!(
-        orphan.await.unwrap(),
-        Err(StoreError::Database(_))
-    ));
+    assert!(matches!(orphan.await.unwrap(), Err(StoreError::Sqlite(_))));
 
     let after = store.stats();
     let commits = after.commits - before.commits;
@@ -197,7 +194,7 @@ async fn a_write_failing_after_its_update_is_undone_alone() {
         .write(|c| {
             c.execute_batch(
                 "CREATE TRIGGER refuse_boom BEFORE INSERT ON observations \
-                 WHEN NEW.mode_target = 'boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END;",
+                 WHEN NEW.context_json = 'boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END;",
             )?;
             Ok(())
         })
@@ -212,7 +209,7 @@ async fn a_write_failing_after_its_update_is_undone_alone() {
     }
     let doomed = {
         let mut write = next_write(&records[GOOD], 1, 1, "2026-01");
-        write.observations[0].mode_target = "boom".into();
+        write.observations[0].context_json = "boom".into();
         spawn_write(&store, write)
     };
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -225,7 +222,10 @@ async fn a_write_failing_after_its_update_is_undone_alone() {
         t.await.unwrap().unwrap();
     }
     match doomed.await.unwrap() {
-        Err(StoreError::Database(message)) => assert!(message.contains("boom"), "{message}"),
+        Err(e @ StoreError::Sqlite(_)) => {
+            let message = crate::logging::ErrorChain(&e).to_string();
+            assert!(message.contains("boom"), "{message}")
+        }
         other => panic!("expected the trigger's error, got {other:?}"),
     }
     let after = store.stats();

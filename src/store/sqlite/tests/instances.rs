@@ -1,7 +1,10 @@
 //! Instances: limits, listing, versioned writes, history, drift, usage.
 
 use super::{account, drift, file_store, instance, next_write, observation};
-use crate::store::{InstanceEvent, InstanceSort, InstanceWrite, SortOrder, Store, StoreError};
+use crate::engine::DriftLevel;
+use crate::store::{
+    InstanceEvent, InstanceEventKind, InstanceSort, InstanceWrite, SortOrder, Store, StoreError,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_respects_the_limit() {
@@ -222,13 +225,16 @@ async fn history_and_drift_are_newest_first() {
     // Cycles 1..=4, then a reset restarts numbering at 1..=2: insertion
     // order, not cycle number, decides "newest".
     let mut w = next_write(&current, 1, 4, "2026-04");
-    w.drift_events = vec![drift(2, "minor"), drift(4, "critical")];
+    w.drift_events = vec![
+        drift(2, DriftLevel::D1Context),
+        drift(4, DriftLevel::D3Corrupt),
+    ];
     current = w.instance.clone();
     store.write_instance(w).await.unwrap();
     let mut w = next_write(&current, 1, 2, "2026-04");
-    w.drift_events = vec![drift(1, "minor")];
+    w.drift_events = vec![drift(1, DriftLevel::D1Context)];
     w.events = vec![InstanceEvent {
-        kind: "reset".to_string(),
+        kind: InstanceEventKind::Reset,
         detail_json: r#"{"mode":"initial"}"#.to_string(),
         timestamp: 60_000,
     }];
@@ -248,16 +254,29 @@ async fn history_and_drift_are_newest_first() {
     assert_eq!(page.total, 3);
     assert_eq!(
         page.items,
-        vec![drift(1, "minor"), drift(4, "critical"), drift(2, "minor")]
+        vec![
+            drift(1, DriftLevel::D1Context),
+            drift(4, DriftLevel::D3Corrupt),
+            drift(2, DriftLevel::D1Context)
+        ]
     );
-    let page = store.drift_events("i", Some("minor"), 1, 0).await.unwrap();
+    let page = store
+        .drift_events("i", Some(DriftLevel::D1Context), 1, 0)
+        .await
+        .unwrap();
     assert_eq!(
         (page.items.clone(), page.total),
-        (vec![drift(1, "minor")], 2)
+        (vec![drift(1, DriftLevel::D1Context)], 2)
     );
-    let page = store.drift_events("i", Some("minor"), 1, 1).await.unwrap();
-    assert_eq!(page.items, vec![drift(2, "minor")]);
-    let page = store.drift_events("i", Some("MINOR"), 10, 0).await.unwrap();
+    let page = store
+        .drift_events("i", Some(DriftLevel::D1Context), 1, 1)
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![drift(2, DriftLevel::D1Context)]);
+    let page = store
+        .drift_events("i", Some(DriftLevel::D2Adaptive), 10, 0)
+        .await
+        .unwrap();
     assert_eq!((page.items.len(), page.total), (0, 0), "exact level match");
 
     // Deleting removes history, drift and audit rows together.

@@ -260,7 +260,7 @@ async fn panicking_reads_do_not_kill_the_pool() {
                     panic!("read job panics inside a transaction")
                 })
                 .await;
-            assert!(matches!(r, Err(StoreError::Database(_))));
+            assert!(matches!(r, Err(StoreError::Failed(_))));
         }
         for _ in 0..8 {
             store.ping().await.unwrap();

@@ -8,6 +8,7 @@ mod instances;
 mod lifecycle;
 
 use super::{schema, SqliteStore};
+use crate::engine::{DriftLevel, Mode, StressLevel, MODE_COUNT};
 use crate::store::{
     Account, DriftRow, Durability, InstanceRecord, InstanceSummary, InstanceWrite, ObservationRow,
     UsageIncrement,
@@ -48,7 +49,7 @@ fn instance(id: &str, account_id: &str, name: &str, created_at: i64) -> Instance
         summary: InstanceSummary {
             cycle_count: 0,
             energy_level: 1.0,
-            stress_level: "LOW".to_string(),
+            stress_level: StressLevel::Low,
             stability_index: 1.0,
         },
     }
@@ -57,7 +58,7 @@ fn instance(id: &str, account_id: &str, name: &str, created_at: i64) -> Instance
 fn observation(cycle: u64, timestamp: i64) -> ObservationRow {
     ObservationRow {
         cycle_number: cycle,
-        mode_target: "focus".to_string(),
+        mode_target: Mode::Perception,
         signal_strength: 0.5,
         confidence: 0.75,
         context_json: format!(r#"{{"n":{cycle}}}"#),
@@ -80,13 +81,13 @@ fn database_of_an_older_build(path: &std::path::Path, version: usize) -> rusqlit
 }
 
 /// A drift event of `cycle` at `level`.
-fn drift(cycle: u64, level: &str) -> DriftRow {
+fn drift(cycle: u64, level: DriftLevel) -> DriftRow {
     DriftRow {
         cycle_number: cycle,
-        level: level.to_string(),
+        level,
         magnitude: cycle as f64 / 10.0,
-        affected_modes: vec!["focus".to_string(), format!("m{cycle}")],
-        rolled_back: level == "critical",
+        affected_modes: vec![Mode::Perception, Mode::ALL[cycle as usize % MODE_COUNT]],
+        rolled_back: level == DriftLevel::D3Corrupt,
         timestamp: 50_000 + cycle as i64,
     }
 }
