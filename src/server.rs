@@ -1,10 +1,15 @@
 //! Wiring: opens the store, bootstraps the first account, starts the
-//! actors and serves HTTP until SIGTERM/SIGINT, then shuts down in order
-//! (stop accepting → finish in-flight requests → stop actors → flush store).
+//! actors and serves HTTP on a listener until told to stop, then shuts down
+//! in order (stop accepting → finish in-flight requests → stop actors →
+//! flush store). [`Server`] is the whole server as a value, so tests can
+//! run it in-process; [`run`] is what the binary's `serve` does with it.
 
+use std::future::Future;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::net::TcpListener;
 
 use crate::accounts;
 use crate::actors::limiter::{LimiterActor, LimiterHandle};
@@ -46,13 +51,13 @@ async fn local_account(store: &dyn Store) -> Result<Account, StoreError> {
 }
 
 /// Prints the first key on first start: the only time it is ever shown.
-fn announce_first_key(account: &Account, key: &accounts::CreatedKey) {
+fn announce_first_key(account: &Account, key: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
         "\nFirst start: created account {} (tier unlimited).\nIts API key, shown only this once:\n\n    {}\n\n\
          Create more keys with `identity-os keys create --account {}`.\n",
-        account.id, key.key, account.id
+        account.id, key, account.id
     );
     let _ = out.flush();
 }
@@ -80,75 +85,128 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
-/// Runs the server until a shutdown signal.
-pub async fn run(config: Config) -> Result<(), ServerError> {
-    http::metrics::install();
-    let store: Arc<dyn Store> = store::open(&config.store_config())?;
-    let local = if config.auth.disabled {
-        tracing::warn!("authentication is DISABLED (dev mode): every request acts as the local unlimited account");
-        Some(Arc::new(local_account(store.as_ref()).await?))
-    } else {
-        if let Some((account, key)) = accounts::bootstrap(store.as_ref()).await? {
-            announce_first_key(&account, &key);
+/// A server whose store, first account and actors are up, ready to serve
+/// on a listener. Tests build one in-process; the binary's [`run`] binds
+/// the configured address, prints the first key and serves until a signal.
+pub struct Server {
+    state: AppState,
+    limits: ListenerLimits,
+    first_key: Option<(Account, accounts::CreatedKey)>,
+}
+
+impl Server {
+    /// Opens the store, bootstraps the first account (or the dev-mode
+    /// account) and starts the actors.
+    pub async fn start(config: Config) -> Result<Server, ServerError> {
+        http::metrics::install();
+        let store: Arc<dyn Store> = store::open(&config.store_config())?;
+        let mut first_key = None;
+        let local = if config.auth.disabled {
+            tracing::warn!("authentication is DISABLED (dev mode): every request acts as the local unlimited account");
+            Some(Arc::new(local_account(store.as_ref()).await?))
+        } else {
+            first_key = accounts::bootstrap(store.as_ref()).await?;
+            None
+        };
+
+        let engine = Engine::new(config.engine.params.clone());
+        let registry = InstanceRegistry::new(
+            store.clone(),
+            engine,
+            Duration::from_secs_f64(config.engine.min_cycle_interval_secs),
+            Duration::from_secs(config.actors.idle_timeout_secs),
+            config.actors.max_live_instances,
+        );
+        InstanceSupervisor::start(&registry)
+            .await
+            .map_err(|e| ServerError::Actors(e.to_string()))?;
+
+        let limiter = LimiterHandle::new(config.tiers.clone(), store.clone());
+        LimiterActor::start(&limiter)
+            .await
+            .map_err(|e| ServerError::Actors(e.to_string()))?;
+
+        let billing = crate::actors::BillingHandle::start(&config.billing, store.clone())
+            .await
+            .map_err(ServerError::Actors)?;
+
+        let limits = ListenerLimits {
+            max_connections: config.server.max_connections,
+            header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+            shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
+        };
+        let state = AppState::new(AppInner {
+            config,
+            store,
+            registry,
+            limiter,
+            local_account: local,
+            billing,
+        });
+        Ok(Server {
+            state,
+            limits,
+            first_key,
+        })
+    }
+
+    /// The account and key created on first start of an empty database
+    /// (`None` on later starts and in dev mode): shown once, never stored.
+    pub fn first_key(&self) -> Option<(&Account, &str)> {
+        self.first_key
+            .as_ref()
+            .map(|(account, key)| (account, key.key.as_str()))
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` resolves, then shuts down
+    /// in order: stop accepting, finish in-flight requests (grace period),
+    /// stop the actors, flush and close the store.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServerError> {
+        let Server { state, limits, .. } = self;
+        let app = http::router(state.clone());
+        tracing::info!(local_addr = %listener.local_addr()?, "listening");
+        http::listener::serve(listener, app, limits, shutdown).await;
+
+        if let Some(billing) = &state.billing {
+            billing.stop();
         }
-        None
-    };
+        state.registry.shutdown().await;
+        state.store.close().await?;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    }
+}
 
-    let engine = Engine::new(config.engine.params.clone());
-    let registry = InstanceRegistry::new(
-        store.clone(),
-        engine,
-        Duration::from_secs_f64(config.engine.min_cycle_interval_secs),
-        Duration::from_secs(config.actors.idle_timeout_secs),
-        config.actors.max_live_instances,
-    );
-    InstanceSupervisor::start(&registry)
-        .await
-        .map_err(|e| ServerError::Actors(e.to_string()))?;
+/// Starts a server from `config` and serves `listener` until `shutdown`
+/// resolves (see [`Server::serve`]).
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    Server::start(config).await?.serve(listener, shutdown).await
+}
 
-    let limiter = LimiterHandle::new(config.tiers.clone(), store.clone());
-    LimiterActor::start(&limiter)
-        .await
-        .map_err(|e| ServerError::Actors(e.to_string()))?;
-
-    let billing = crate::actors::BillingHandle::start(&config.billing, store.clone())
-        .await
-        .map_err(ServerError::Actors)?;
-
+/// The binary's `serve`: binds the configured address, prints the first
+/// key (first start only) and the address, and serves until SIGTERM/SIGINT.
+pub async fn run(config: Config) -> Result<(), ServerError> {
     let addr = config.bind_addr()?;
-    let listener = tokio::net::TcpListener::bind(addr)
+    let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind {
             addr: addr.to_string(),
             source,
         })?;
     let local_addr = listener.local_addr()?;
-    let limits = ListenerLimits {
-        max_connections: config.server.max_connections,
-        header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
-        shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
-    };
-    let state = AppState::new(AppInner {
-        config,
-        store: store.clone(),
-        registry: registry.clone(),
-        limiter,
-        local_account: local,
-        billing: billing.clone(),
-    });
-    let app = http::router(state);
-
-    tracing::info!(%local_addr, "listening");
+    let server = Server::start(config).await?;
+    if let Some((account, key)) = server.first_key() {
+        announce_first_key(account, key);
+    }
     println!("listening on http://{local_addr}");
     let _ = std::io::stdout().flush();
-
-    http::listener::serve(listener, app, limits, shutdown_signal()).await;
-
-    if let Some(billing) = &billing {
-        billing.stop();
-    }
-    registry.shutdown().await;
-    store.close().await?;
-    tracing::info!("shut down cleanly");
-    Ok(())
+    server.serve(listener, shutdown_signal()).await
 }

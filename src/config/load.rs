@@ -88,6 +88,18 @@ impl Config {
         if cli.no_auth {
             figment = figment.merge(Serialized::default("auth.disabled", true));
         }
+        Self::extract(figment)
+    }
+
+    /// A TOML text over the built-in defaults, without environment or CLI
+    /// layers: how tests configure a server they run in-process.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Self::extract(
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)),
+        )
+    }
+
+    fn extract(figment: Figment) -> Result<Config, ConfigError> {
         let mut config: Config = figment.extract().map_err(Box::new)?;
         config.normalise();
         config.validate()?;
