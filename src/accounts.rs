@@ -21,13 +21,14 @@ pub struct CreatedKey {
     pub record: ApiKeyRecord,
 }
 
-/// SHA-256 of a key: what the store keeps and looks keys up by. Keys are
-/// 190 bits of OS randomness, so a slow password hash would add nothing.
+/// SHA-256 of a key: what the store keeps and looks keys up by. Keys carry
+/// 190 random bits (rand's thread-local CSPRNG, seeded from the OS), so a
+/// slow password hash would add nothing.
 pub fn key_digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// `prefix` + 16 lowercase hex characters from the OS RNG.
+/// `prefix` + 16 lowercase hex characters from rand's thread-local CSPRNG.
 pub fn random_id(prefix: &str) -> String {
     let mut bytes = [0u8; 8];
     rand::rng().fill_bytes(&mut bytes);

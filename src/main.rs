@@ -12,7 +12,7 @@ use identity_os::time::format_timestamp;
 
 /// mimalloc hands memory freed by passivated instance actors back to the
 /// OS; glibc's allocator keeps it, so idle servers would stay at their peak
-/// RSS (BENCHMARKS.md, "Creating instances and memory").
+/// RSS (BENCHMARKS.md, "Memory and instance creation").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

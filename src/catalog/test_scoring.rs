@@ -53,10 +53,12 @@ pub fn score(version: TestVersion, responses: &[TestResponse]) -> Result<TestPro
     let qs = questions(version);
     let index_of = |id: i64| qs.iter().position(|q| i64::from(q.id) == id);
 
+    let positions: Vec<Option<usize>> = responses.iter().map(|r| index_of(r.question_id)).collect();
     let mut unknown: Vec<i64> = responses
         .iter()
-        .map(|r| r.question_id)
-        .filter(|&id| index_of(id).is_none())
+        .zip(&positions)
+        .filter(|(_, position)| position.is_none())
+        .map(|(r, _)| r.question_id)
         .collect();
     if !unknown.is_empty() {
         unknown.sort_unstable();
@@ -64,12 +66,11 @@ pub fn score(version: TestVersion, responses: &[TestResponse]) -> Result<TestPro
         return Err(TestError::UnknownQuestions(unknown));
     }
 
+    // Every response has a position now, in response order.
+    let indices: Vec<usize> = positions.into_iter().flatten().collect();
     let mut answered = vec![0usize; qs.len()];
-    let mut indices = Vec::with_capacity(responses.len());
-    for r in responses {
-        let i = index_of(r.question_id).expect("unknown ids were rejected above");
+    for &i in &indices {
         answered[i] += 1;
-        indices.push(i);
     }
     let duplicates: Vec<i64> = qs
         .iter()

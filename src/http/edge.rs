@@ -3,11 +3,12 @@
 //! security headers, the Python-SDK connection fix, the request metrics and
 //! the one access-log line.
 //!
-//! These used to be ten stacked tower layers. Each layer boxed the rest of
-//! the stack, cloned it and boxed its future again on every request, and the
-//! access log came from a per-request `tracing` span: together about a third
-//! of the server's own instructions per observation (BENCHMARKS.md, "Fourth
-//! pass"). One `from_fn` does the same work once.
+//! Why one middleware and not a stack of tower layers: each layer boxes the
+//! rest of the stack, clones it and boxes its future again on every
+//! request, and an access log from a per-request `tracing` span costs as
+//! much again; measured, that was about a third of the server's own
+//! instructions per observation (docs/benchmarks-history.md). One
+//! `from_fn` does the same work once.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};

@@ -71,8 +71,8 @@ struct RequestSeries {
 
 /// Series handles by route, built on a route's first request with each
 /// method and status. Building them (label strings, key hash, registry
-/// lookup) cost about 4 800 instructions per request (BENCHMARKS.md,
-/// fourth pass); finding them here is one hash of the route.
+/// lookup) costs about 4 800 instructions per request (measured:
+/// docs/benchmarks-history.md); finding them here is one hash of the route.
 static REQUEST_SERIES: LazyLock<DashMap<Box<str>, Vec<RequestSeries>>> =
     LazyLock::new(DashMap::new);
 

@@ -277,7 +277,7 @@ pub struct Page<T> {
     pub total: u64,
 }
 
-/// An account's link to Stripe (billing, issue 5). Exists once billing
+/// An account's link to Stripe. Exists once billing
 /// touched the account: a customer was created for it or a webhook event
 /// named it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

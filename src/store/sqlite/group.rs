@@ -13,7 +13,7 @@
 //!
 //! Why a fast path: with durability `full` it cut the writer's CPU per
 //! observation by about a tenth and raised throughput by about a sixth
-//! (BENCHMARKS.md, third pass).
+//! (docs/benchmarks-history.md).
 
 use super::super::{InstanceWrite, StoreError, StoreResult};
 use super::instances;

@@ -21,8 +21,8 @@ const STATEMENT_CACHE: usize = 64;
 /// of the same group (its instance row, ≈ 700 bytes since the binary state,
 /// and a leaf of the history index), and the WAL holds whole pages: halving
 /// the page nearly halves the bytes written, checksummed and checkpointed
-/// per observation. 1024 made the trees deeper and was slower again
-/// (BENCHMARKS.md, fifth pass). Existing files keep the size they were
+/// per observation. 1024 makes the trees deeper and was measured slower
+/// (docs/benchmarks-history.md). Existing files keep the size they were
 /// created with: a WAL database cannot change it in place.
 pub(crate) const PAGE_SIZE: u32 = 2048;
 
@@ -139,11 +139,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE instances RENAME COLUMN initial_state_json TO initial_state;
     "#,
     // Version 4: drift events are clustered by instance and level, with the
-    // id of the observation that caused each as the last key column. A
-    // drift event used to write three b-trees (the table and two indexes,
-    // by id and by level); in mixed workloads most cycles record one, so
-    // those indexes were about a third of the WAL frames of an observation
-    // (BENCHMARKS.md, "Sixth pass"). Now it writes one. Listing all levels
+    // id of the observation that caused each as the last key column, so
+    // recording an event writes one b-tree instead of a table and two
+    // indexes (by id and by level): in mixed workloads most cycles record
+    // one, and those indexes were about a third of the WAL frames of an
+    // observation (docs/benchmarks-history.md). Listing all levels
     // merges the per-level ranges in id order (drift.rs). Existing rows
     // keep their ids, which are never above their observation's id, so
     // newer events still sort after them.

@@ -109,8 +109,8 @@ fn run(
 /// never past a `Shutdown`.
 ///
 /// It does not wait for more: the queue refills by itself while a group
-/// commits, and under load (BENCHMARKS.md, third pass) a 200 µs gather
-/// pause gave the same or lower throughput at both durabilities.
+/// commits, and under load a 200 µs gather pause gave the same or lower
+/// throughput at both durabilities (docs/benchmarks-history.md).
 fn drain(rx: &Receiver<Msg>, queued: &mut Vec<Msg>) {
     while queued.len() < MAX_GROUP && !matches!(queued.last(), Some(Msg::Shutdown(_))) {
         match rx.try_recv() {
