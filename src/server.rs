@@ -142,6 +142,7 @@ impl Server {
             limiter,
             local_account: local,
             billing,
+            idempotency_in_flight: Default::default(),
         });
         Ok(Server {
             state,
@@ -169,7 +170,9 @@ impl Server {
         let Server { state, limits, .. } = self;
         let app = http::router(state.clone());
         tracing::info!(local_addr = %listener.local_addr()?, "listening");
+        let sweeper = tokio::spawn(sweep_idempotency_keys(state.store.clone()));
         http::listener::serve(listener, app, limits, shutdown).await;
+        sweeper.abort();
 
         if let Some(billing) = &state.billing {
             billing.stop();
@@ -178,6 +181,24 @@ impl Server {
         state.store.close().await?;
         tracing::info!("shut down cleanly");
         Ok(())
+    }
+}
+
+/// How often recorded `Idempotency-Key` responses past their retention
+/// are removed.
+const IDEMPOTENCY_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Removes recorded responses once older than their retention, hourly.
+async fn sweep_idempotency_keys(store: Arc<dyn Store>) {
+    let mut every = tokio::time::interval(IDEMPOTENCY_SWEEP_INTERVAL);
+    loop {
+        every.tick().await;
+        let before = crate::time::now_micros() - http::idempotency::RETENTION_MICROS;
+        match store.expire_idempotency(before).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired recorded Idempotency-Key responses"),
+            Err(e) => tracing::warn!(error = %e, "cannot expire recorded Idempotency-Key responses"),
+        }
     }
 }
 

@@ -19,17 +19,31 @@ pub fn format_timestamp(micros: Micros) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The years a caller timestamp may name. Four digits, and not before the
+/// Unix epoch: every time the server computes with then fits an `i64` of
+/// microseconds many times over, so no arithmetic on it can overflow.
+pub const TIMESTAMP_YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
 /// Parses a caller timestamp: RFC 3339, or ISO 8601 without an offset (taken
-/// as UTC, which is what Python's `datetime.utcnow().isoformat()` sends).
+/// as UTC, which is what Python's `datetime.utcnow().isoformat()` sends),
+/// with a four-digit year in [`TIMESTAMP_YEARS`].
 pub fn parse_timestamp(text: &str) -> Option<Micros> {
     let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc).timestamp_micros());
+    let four_digit_year =
+        text.len() > 4 && text.as_bytes()[..4].iter().all(u8::is_ascii_digit) && text.as_bytes()[4] == b'-';
+    if !four_digit_year {
+        return None;
     }
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .map(|naive| naive.and_utc().timestamp_micros())
+    let parsed = match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(_) => ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+            .iter()
+            .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+            .map(|naive| naive.and_utc()),
+    }?;
+    TIMESTAMP_YEARS
+        .contains(&parsed.year())
+        .then(|| parsed.timestamp_micros())
 }
 
 /// The calendar month (UTC) a time falls in, `YYYY-MM`: the quota period.
@@ -56,6 +70,22 @@ mod tests {
             Some(z + 500_000)
         );
         assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn only_four_digit_years_from_1970_are_accepted() {
+        for text in [
+            "+262000-01-01T00:00:00",
+            "-262000-01-01T00:00:00",
+            "+2026-03-24T10:15:32Z",
+            "0999-01-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "10000-01-01T00:00:00",
+        ] {
+            assert_eq!(parse_timestamp(text), None, "{text}");
+        }
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert!(parse_timestamp("9999-12-31T23:59:59.999Z").is_some());
     }
 
     #[test]

@@ -13,6 +13,8 @@ use crate::engine::{Profile, MODE_COUNT};
 use crate::store::{Micros, StoreError};
 use crate::time::now_micros;
 
+use super::idempotency::{Fingerprint, Idempotency, LastTimedRequest};
+use super::limiter::Reservation;
 use super::instance_model::{
     InstanceMeta, InstanceModel, PlannedChange, ResetMode, StepView, TimedObservation,
 };
@@ -37,6 +39,9 @@ pub struct ProcessOutcome {
     pub profile: Arc<Profile>,
     /// Every cycle's view when intermediate results were asked for, else the last.
     pub steps: Vec<StepView>,
+    /// A retry of the last committed timed request, answered with its
+    /// recorded result: nothing changed, nothing is billed.
+    pub replayed: bool,
 }
 
 /// Messages an instance actor handles. Every request names the account
@@ -52,24 +57,32 @@ pub enum InstanceMessage {
         if_match: Option<i64>,
         name: Option<String>,
         description: Option<String>,
+        idempotency: Option<Idempotency<InstanceView>>,
         reply: Reply<InstanceView>,
     },
     Delete {
         account_id: String,
         if_match: Option<i64>,
+        idempotency: Option<Idempotency<()>>,
         reply: Reply<()>,
     },
+    /// Observations to apply. The monthly cycles they need travel with
+    /// them: the actor keeps the reservation if the change commits and
+    /// gives it back otherwise, whatever became of the HTTP request.
     Process {
         account_id: String,
         if_match: Option<i64>,
         observations: Vec<TimedObservation>,
         keep_intermediate: bool,
+        reservation: Reservation,
+        idempotency: Option<Idempotency<ProcessOutcome>>,
         reply: Reply<ProcessOutcome>,
     },
     Reset {
         account_id: String,
         if_match: Option<i64>,
         mode: ResetMode,
+        idempotency: Option<Idempotency<InstanceView>>,
         reply: Reply<InstanceView>,
     },
     ApplyTestProfile {
@@ -100,6 +113,8 @@ pub struct InstanceActorState {
     id: String,
     model: Option<InstanceModel>,
     last_activity: Instant,
+    /// Recognises an unkeyed retry of the last timed request.
+    last_timed: Option<LastTimedRequest>,
 }
 
 impl InstanceActor {
@@ -171,6 +186,7 @@ impl InstanceActor {
         id: &str,
         account_id: &str,
         if_match: Option<i64>,
+        idempotency: Option<Idempotency<InstanceView>>,
         plan: F,
     ) -> Result<InstanceView, InstanceError>
     where
@@ -178,10 +194,14 @@ impl InstanceActor {
     {
         let model = Self::owned(state, account_id, id)?;
         model.check_version(if_match)?;
-        let change = plan(model, now_micros())?;
+        let now = now_micros();
+        let mut change = plan(model, now)?;
+        let view = Self::view(&change.model);
+        if let Some(idempotency) = idempotency {
+            change.write.idempotency = Some(idempotency.record(&view, now));
+        }
         self.commit(state, change).await?;
-        let model = Self::owned(state, account_id, id)?;
-        Ok(Self::view(model))
+        Ok(view)
     }
 
     /// Leaves the registry and stops after the queued messages are handled.
@@ -208,6 +228,7 @@ impl Actor for InstanceActor {
             id: model.meta.id.clone(),
             model: Some(model),
             last_activity: Instant::now(),
+            last_timed: None,
         })
     }
 
@@ -230,10 +251,11 @@ impl Actor for InstanceActor {
                 if_match,
                 name,
                 description,
+                idempotency,
                 reply,
             } => {
                 let result = self
-                    .change(state, &id, &account_id, if_match, |model, now| {
+                    .change(state, &id, &account_id, if_match, idempotency, |model, now| {
                         model.plan_update(name, description, now)
                     })
                     .await;
@@ -243,10 +265,11 @@ impl Actor for InstanceActor {
                 account_id,
                 if_match,
                 mode,
+                idempotency,
                 reply,
             } => {
                 let result = self
-                    .change(state, &id, &account_id, if_match, |model, now| {
+                    .change(state, &id, &account_id, if_match, idempotency, |model, now| {
                         model.plan_reset(mode, now)
                     })
                     .await;
@@ -258,7 +281,7 @@ impl Actor for InstanceActor {
                 reply,
             } => {
                 let result = self
-                    .change(state, &id, &account_id, None, |model, now| {
+                    .change(state, &id, &account_id, None, None, |model, now| {
                         model.plan_test_profile(modes, now)
                     })
                     .await;
@@ -269,26 +292,32 @@ impl Actor for InstanceActor {
                 if_match,
                 observations,
                 keep_intermediate,
+                reservation,
+                idempotency,
                 reply,
             } => {
-                let result = self
-                    .process(
-                        state,
-                        &id,
-                        &account_id,
-                        if_match,
-                        &observations,
-                        keep_intermediate,
-                    )
-                    .await;
+                let request = ProcessRequest {
+                    account_id: &account_id,
+                    if_match,
+                    observations: &observations,
+                    keep_intermediate,
+                    idempotency,
+                };
+                let result = self.process(state, &id, request).await;
+                if result.as_ref().is_ok_and(|outcome| !outcome.replayed) {
+                    reservation.commit();
+                }
                 let _ = reply.send(result);
             }
             InstanceMessage::Delete {
                 account_id,
                 if_match,
+                idempotency,
                 reply,
             } => {
-                let result = self.delete(state, &id, &account_id, if_match).await;
+                let result = self
+                    .delete(state, &id, &account_id, if_match, idempotency)
+                    .await;
                 let _ = reply.send(result);
             }
             InstanceMessage::CheckIdle => {
@@ -315,33 +344,58 @@ impl Actor for InstanceActor {
     }
 }
 
+/// A `Process` message's request, as the actor reads it.
+struct ProcessRequest<'a> {
+    account_id: &'a str,
+    if_match: Option<i64>,
+    observations: &'a [TimedObservation],
+    keep_intermediate: bool,
+    idempotency: Option<Idempotency<ProcessOutcome>>,
+}
+
 impl InstanceActor {
     async fn process(
         &self,
         state: &mut InstanceActorState,
         id: &str,
-        account_id: &str,
-        if_match: Option<i64>,
-        observations: &[TimedObservation],
-        keep_intermediate: bool,
+        request: ProcessRequest<'_>,
     ) -> Result<ProcessOutcome, InstanceError> {
-        let model = Self::owned(state, account_id, id)?;
-        model.check_version(if_match)?;
-        let (change, steps) = model.plan_process(
+        let model = Self::owned(state, request.account_id, id)?;
+        let fingerprint = Fingerprint::of(request.observations, request.keep_intermediate);
+        if let (Some(fingerprint), Some(last)) = (fingerprint, &state.last_timed) {
+            if last.fingerprint == fingerprint {
+                return Ok(ProcessOutcome {
+                    replayed: true,
+                    ..last.outcome.clone()
+                });
+            }
+        }
+        model.check_version(request.if_match)?;
+        let now = now_micros();
+        let (mut change, steps) = model.plan_process(
             &self.context.engine,
-            observations,
-            now_micros(),
+            request.observations,
+            now,
             self.context.min_cycle_interval,
-            keep_intermediate,
+            request.keep_intermediate,
         )?;
-        self.commit(state, change).await?;
-        metrics::counter!("identity_os_engine_cycles_total").increment(observations.len() as u64);
-        let model = Self::owned(state, account_id, id)?;
-        Ok(ProcessOutcome {
-            meta: model.meta.clone(),
-            profile: model.profile.clone(),
+        let outcome = ProcessOutcome {
+            meta: change.model.meta.clone(),
+            profile: change.model.profile.clone(),
             steps,
-        })
+            replayed: false,
+        };
+        if let Some(idempotency) = request.idempotency {
+            change.write.idempotency = Some(idempotency.record(&outcome, now));
+        }
+        self.commit(state, change).await?;
+        metrics::counter!("identity_os_engine_cycles_total")
+            .increment(request.observations.len() as u64);
+        state.last_timed = fingerprint.map(|fingerprint| LastTimedRequest {
+            fingerprint,
+            outcome: outcome.clone(),
+        });
+        Ok(outcome)
     }
 
     async fn delete(
@@ -350,14 +404,17 @@ impl InstanceActor {
         id: &str,
         account_id: &str,
         if_match: Option<i64>,
+        idempotency: Option<Idempotency<()>>,
     ) -> Result<(), InstanceError> {
         let model = Self::owned(state, account_id, id)?;
         model.check_version(if_match)?;
-        match self.context.store.delete_instance(id).await {
+        let record = idempotency.map(|i| i.record(&(), now_micros()));
+        match self.context.store.delete_instance(id, record.as_ref()).await {
             Ok(()) | Err(StoreError::NotFound) => {
                 // Stay registered as a tombstone until idle, so a request that
                 // read the row just before the delete cannot resurrect it.
                 state.model = None;
+                state.last_timed = None;
                 Ok(())
             }
             Err(e) => Err(e.into()),

@@ -67,6 +67,13 @@ pub enum ResetMode {
     LastStable,
 }
 
+/// The longest `Retry-After` a throttled observation is told. Caller
+/// timestamps can put an instance's clock far ahead of the server's; the
+/// honest wait could then be years, which a client honouring the header
+/// would sleep through. The message says how to get out (timestamps after
+/// the instance's clock, or a reset).
+pub const MAX_RETRY_AFTER_SECS: u64 = 60;
+
 /// Energy of a state reset to neutral defaults.
 const DEFAULT_ENERGY: f64 = 0.8;
 
@@ -180,6 +187,7 @@ impl InstanceModel {
             drift_events: Vec::new(),
             events: Vec::new(),
             usage: None,
+            idempotency: None,
         };
         Ok(PlannedChange { model, write })
     }
@@ -232,9 +240,11 @@ impl InstanceModel {
             .and_then(|o| o.timestamp)
             .unwrap_or(now);
         if let Some(last) = self.last_observation_at {
-            if effective - last < min_interval {
-                let wait_micros = (last + min_interval - now).max(0);
-                let retry_after_secs = (wait_micros as u64).div_ceil(1_000_000).max(1);
+            if effective.saturating_sub(last) < min_interval {
+                let wait_micros = last.saturating_add(min_interval).saturating_sub(now).max(0);
+                let retry_after_secs = (wait_micros as u64)
+                    .div_ceil(1_000_000)
+                    .clamp(1, MAX_RETRY_AFTER_SECS);
                 metrics::counter!("identity_os_limiter_rejections_total", "reason" => "throttled")
                     .increment(1);
                 return Err(InstanceError::Throttled { retry_after_secs });
@@ -293,8 +303,11 @@ impl InstanceModel {
     }
 
     /// Restores the initial, neutral or last stable state (docs/api.md "reset").
+    /// It also clears the throttle's clock: whatever timestamps the
+    /// instance was driven with, the next observation is accepted.
     pub fn plan_reset(&self, mode: ResetMode, now: Micros) -> Result<PlannedChange, InstanceError> {
         let mut next = self.successor(now);
+        next.last_observation_at = None;
         next.state = match mode {
             ResetMode::Initial => self.initial.clone(),
             ResetMode::Default => EngineState::new([0.0; MODE_COUNT], DEFAULT_ENERGY),

@@ -14,6 +14,7 @@ mod instance;
 mod instance_model;
 pub mod limiter;
 mod registry;
+pub mod idempotency;
 mod state_codec;
 mod supervisor;
 
@@ -39,7 +40,7 @@ pub enum InstanceError {
     #[error("version conflict: the instance is at version {current}; re-read it and retry")]
     VersionMismatch { current: i64 },
     /// The observation is closer than `MIN_CYCLE_INTERVAL` to the previous one.
-    #[error("observation throttled: instances accept one observation per MIN_CYCLE_INTERVAL; retry in {retry_after_secs} s or send caller timestamps")]
+    #[error("observation throttled: instances accept one observation per MIN_CYCLE_INTERVAL; retry in {retry_after_secs} s, or send caller timestamps later than the instance's last one (a reset clears it)")]
     Throttled { retry_after_secs: u64 },
     /// `reset {"mode":"last_stable"}` before the drift detector saw a stable state.
     #[error("no stable point has been recorded yet (the drift warm-up takes 20 cycles)")]

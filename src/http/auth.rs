@@ -37,6 +37,47 @@ fn bearer(request: &Request) -> Result<&str, ApiError> {
     Ok(credential)
 }
 
+/// Whether `host` (a `Host` header or an origin's authority) names this
+/// machine: `localhost`, `127.0.0.1` or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "::1"
+}
+
+/// Dev mode serves every request as the unlimited local account, so it
+/// answers only requests addressed to this machine from this machine: a
+/// web page elsewhere could otherwise reach it through the browser, by a
+/// DNS name rebound to 127.0.0.1 (a `Host` that is not loopback) or by a
+/// cross-site request (an `Origin` that is not loopback).
+fn loopback_only(request: &Request) -> Result<(), ApiError> {
+    let headers = request.headers();
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !is_loopback_host(host) {
+        return Err(ApiError::forbidden(
+            "authentication is disabled (dev mode): only requests to localhost, 127.0.0.1 or [::1] are served",
+        ));
+    }
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        let authority = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.strip_prefix("http://").or_else(|| o.strip_prefix("https://")));
+        if !authority.is_some_and(is_loopback_host) {
+            return Err(ApiError::forbidden(
+                "authentication is disabled (dev mode): requests from web pages of other origins are refused",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Resolves the caller's account, stores it as a request extension and
 /// runs the request under the caller's rate limit ([`limits`]): one
 /// middleware for both, so the API routes cost one layer, not two.
@@ -46,7 +87,12 @@ pub async fn require_api_key(
     next: Next,
 ) -> Response {
     let account = match &state.local_account {
-        Some(local) => local.clone(),
+        Some(local) => {
+            if let Err(e) = loopback_only(&request) {
+                return e.into_response();
+            }
+            local.clone()
+        }
         None => {
             let key = match bearer(&request) {
                 Ok(key) => key.to_string(),
@@ -83,4 +129,19 @@ pub async fn require_admin_token(
         return ApiError::unauthorized("invalid admin token").into_response();
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts_with_and_without_ports() {
+        for host in ["localhost", "LOCALHOST:8000", "127.0.0.1", "127.0.0.1:9", "[::1]", "[::1]:8000"] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["", "example.com", "127.0.0.1.evil.test", "localhost.evil.test:80", "10.0.0.1", "[::2]"] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
 }

@@ -23,7 +23,7 @@ use tracing::Instrument;
 use super::error::ApiError;
 use super::handlers::system;
 use super::state::AppState;
-use super::{metrics, sdk_compat};
+use super::{deadline, metrics, sdk_compat};
 
 /// The request id header (`X-Request-Id`).
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -77,10 +77,10 @@ pub async fn handle(State(state): State<AppState>, mut request: Request, next: N
     // handler names the request it belongs to.
     let span = tracing::debug_span!("request", %method, route = route.as_ref().map_or("unmatched", MatchedPath::as_str), request_id = ?id);
     let inner = AssertUnwindSafe(next.run(request)).catch_unwind();
-    let mut response = match tokio::time::timeout(limit, inner).instrument(span).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(panic)) => system::panic_response(panic),
-        Err(_) => ApiError::service_unavailable(
+    let mut response = match deadline::run(limit, inner).instrument(span).await {
+        Some(Ok(response)) => response,
+        Some(Err(panic)) => system::panic_response(panic),
+        None => ApiError::service_unavailable(
             format!("the request took longer than {} s", limit.as_secs()),
             1,
         )

@@ -319,7 +319,7 @@ impl ErrorCode for StoreError {
     fn error_code(&self) -> Code {
         match self {
             StoreError::NotFound => Code::NotFound,
-            StoreError::Conflict => Code::Conflict,
+            StoreError::Conflict | StoreError::IdempotencyKeyUsed => Code::Conflict,
             StoreError::LimitReached { .. } => Code::Forbidden,
             StoreError::Closed => Code::ServiceUnavailable,
             StoreError::Shared(e) => e.error_code(),

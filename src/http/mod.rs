@@ -3,10 +3,12 @@
 //! else to the actors and the store.
 
 pub mod auth;
+pub mod deadline;
 pub mod docs;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod handlers;
 pub mod limits;
 pub mod listener;
@@ -78,6 +80,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/billing/checkout", post(billing::checkout))
         .route("/v1/billing/portal", post(billing::portal))
         .merge(fault_routes())
+        // Inside authentication and the rate limit: a replay is a request.
+        .route_layer(from_fn_with_state(state.clone(), idempotency::handle))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
 
     let admin = Router::new()

@@ -21,6 +21,8 @@ pub struct AppInner {
     pub local_account: Option<Arc<Account>>,
     /// Billing (Stripe); `None` when it is not configured.
     pub billing: Option<crate::actors::BillingHandle>,
+    /// `(account, Idempotency-Key)` of the keyed requests in progress here.
+    pub idempotency_in_flight: dashmap::DashMap<(String, String), ()>,
 }
 
 impl std::ops::Deref for AppState {

@@ -53,6 +53,7 @@ fn outcome() -> (Engine, ProcessOutcome) {
         meta: model.meta.clone(),
         profile: Arc::new(profile),
         steps,
+        replayed: false,
     };
     (engine, outcome)
 }

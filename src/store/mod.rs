@@ -62,6 +62,10 @@ pub enum StoreError {
     /// Optimistic-lock failure: the stored version is not the expected one.
     #[error("a concurrent change won; re-read and retry")]
     Conflict,
+    /// Another request recorded a response under the same `Idempotency-Key`
+    /// first; this change was rolled back.
+    #[error("a concurrent request with the same Idempotency-Key was committed first; retry to get its response")]
+    IdempotencyKeyUsed,
     /// Creating the row would exceed the account's instance limit.
     #[error("instance limit of {limit} reached for this account's tier")]
     LimitReached { limit: u64 },
@@ -235,6 +239,22 @@ pub struct UsageIncrement {
     pub cycles: u64,
 }
 
+/// A response recorded under an `Idempotency-Key`, in the transaction of the
+/// change it answers: a repeat of the request gets it back instead of a
+/// second change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    pub account_id: String,
+    pub key: String,
+    /// SHA-256 of the method, path, query and body of the request.
+    pub request_hash: [u8; 32],
+    pub status: u16,
+    /// The headers to replay (`ETag`, `X-Processed-Count`); the body is JSON.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub created_at: Micros,
+}
+
 /// Everything one change of an instance writes, atomically: the new row
 /// (only if the stored version is still `expected_version`), appended
 /// history, drift and audit rows, and the usage increment.
@@ -254,6 +274,8 @@ pub struct InstanceWrite {
     pub drift_events: Vec<DriftRow>,
     pub events: Vec<InstanceEvent>,
     pub usage: Option<UsageIncrement>,
+    /// The response to record under the request's `Idempotency-Key`.
+    pub idempotency: Option<IdempotencyRecord>,
 }
 
 /// Sort key of instance listings.
@@ -353,6 +375,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         record: &InstanceRecord,
         max_instances: Option<u64>,
+        idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<()>;
     async fn load_instance(&self, id: &str) -> StoreResult<Option<InstanceRecord>>;
     /// The id of the account owning the instance, without reading its state.
@@ -370,7 +393,20 @@ pub trait Store: Send + Sync + 'static {
     /// not `expected_version`, `NotFound` if the instance is gone.
     async fn write_instance(&self, write: InstanceWrite) -> StoreResult<()>;
     /// Removes the instance with its history, drift and audit rows.
-    async fn delete_instance(&self, id: &str) -> StoreResult<()>;
+    async fn delete_instance(
+        &self,
+        id: &str,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()>;
+
+    /// The response recorded under the account's `key`, if any.
+    async fn find_idempotency(
+        &self,
+        account_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+    /// Forgets the responses recorded before `before`; returns how many.
+    async fn expire_idempotency(&self, before: Micros) -> StoreResult<u64>;
     /// Observations, newest first.
     async fn history(
         &self,

@@ -1,17 +1,21 @@
 //! `/v1/instances/{id}/…`: process, batch, snapshot, contract, reset.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 pub use super::observation_input::ObservationInput;
-use crate::actors::{InstanceMessage, ResetMode, TimedObservation};
+use crate::actors::idempotency::RenderedResponse;
+use crate::actors::{InstanceMessage, InstanceView, ProcessOutcome, ResetMode, TimedObservation};
+use crate::engine::Engine;
+use crate::http::idempotency::{render_json, replayed, KeyedRequest};
 use crate::time::now_micros;
 
 use super::with_etag;
+use crate::http::deadline;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{IfMatch, JsonBody, QueryParams};
 use crate::http::object_only;
@@ -22,6 +26,33 @@ use crate::http::wire::{ContractBody, ProcessResultBody, SnapshotBody};
 /// Largest accepted batch.
 const MAX_BATCH: usize = 100;
 
+/// How a process request is answered: one ProcessResult, or an array of
+/// them with `X-Processed-Count`.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    Single,
+    Batch { count: usize },
+}
+
+/// The response to `outcome`, the same bytes whether it is sent now or
+/// recorded for a replay.
+fn render_outcome(engine: &Engine, outcome: &ProcessOutcome, answer: Answer) -> RenderedResponse {
+    let version = Some(outcome.meta.version);
+    let mut results = ProcessResultBody::all(engine, outcome);
+    match answer {
+        Answer::Single => match results.pop() {
+            Some(result) => render_json(StatusCode::OK, version, &result, &[]),
+            None => render_json(StatusCode::OK, version, &results, &[]),
+        },
+        Answer::Batch { count } => render_json(
+            StatusCode::OK,
+            version,
+            &results,
+            &[("x-processed-count", count.to_string())],
+        ),
+    }
+}
+
 async fn run(
     state: &AppState,
     caller: Caller,
@@ -29,27 +60,40 @@ async fn run(
     if_match: Option<i64>,
     observations: Vec<TimedObservation>,
     keep_intermediate: bool,
-) -> ApiResult<(i64, Vec<ProcessResultBody>)> {
+    answer: Answer,
+    keyed: Option<KeyedRequest>,
+) -> ApiResult<Response> {
     let reservation = state
         .limiter
         .reserve_cycles(&caller.account, observations.len() as u64)
         .await?;
-    let account_id = &caller.account.id;
+    let idempotency = keyed.map(|keyed| {
+        let state = state.clone();
+        keyed.attach::<ProcessOutcome>(
+            &caller,
+            Box::new(move |outcome| render_outcome(state.registry.engine(), outcome, answer)),
+        )
+    });
+    let account_id = caller.account.id.clone();
+    deadline::disarm();
     let outcome = state
         .registry
         .call(id, |reply| InstanceMessage::Process {
-            account_id: account_id.clone(),
+            account_id,
             if_match,
-            observations: observations.clone(),
+            observations,
             keep_intermediate,
+            reservation,
+            idempotency,
             reply,
         })
         .await?;
-    reservation.commit();
-    Ok((
-        outcome.meta.version,
-        ProcessResultBody::all(state.registry.engine(), &outcome),
-    ))
+    let response = render_outcome(state.registry.engine(), &outcome, answer).into_response();
+    Ok(if outcome.replayed {
+        replayed(response)
+    } else {
+        response
+    })
 }
 
 /// `POST /v1/instances/{id}/process`.
@@ -68,15 +112,24 @@ async fn run(
 pub async fn process(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    keyed: Option<Extension<KeyedRequest>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<ObservationInput>,
 ) -> ApiResult<Response> {
     let observation = body.validate()?;
-    let (version, mut results) =
-        run(&state, caller, &id, if_match, vec![observation], false).await?;
-    let result = results.pop().ok_or(ApiError::internal())?;
-    Ok(with_etag(StatusCode::OK, version, &result))
+    let keyed = keyed.map(|Extension(k)| k);
+    run(
+        &state,
+        caller,
+        &id,
+        if_match,
+        vec![observation],
+        false,
+        Answer::Single,
+        keyed,
+    )
+    .await
 }
 
 /// `POST /v1/instances/{id}/process/batch` body.
@@ -168,6 +221,7 @@ fn validate_batch(inputs: Vec<ObservationInput>) -> ApiResult<Vec<TimedObservati
 pub async fn process_batch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    keyed: Option<Extension<KeyedRequest>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     QueryParams(query): QueryParams<BatchQuery>,
@@ -185,20 +239,17 @@ pub async fn process_batch(
         .ok_or_else(|| ApiError::invalid_field("observations", "observations is required"))?;
     let observations = validate_batch(inputs)?;
     let count = observations.len();
-    let (version, results) = run(
+    run(
         &state,
         caller,
         &id,
         if_match,
         observations,
         keep_intermediate,
+        Answer::Batch { count },
+        keyed.map(|Extension(k)| k),
     )
-    .await?;
-    let mut response = with_etag(StatusCode::OK, version, &results);
-    response
-        .headers_mut()
-        .insert("x-processed-count", HeaderValue::from(count));
-    Ok(response)
+    .await
 }
 
 /// `GET /v1/instances/{id}/snapshot`.
@@ -277,28 +328,40 @@ pub struct ResetRequest {
 pub async fn reset(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    keyed: Option<Extension<KeyedRequest>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<ResetRequest>,
 ) -> ApiResult<Response> {
     let mode = body.mode.unwrap_or_default();
-    let account_id = &caller.account.id;
+    let account_id = caller.account.id.clone();
+    let render = {
+        let state = state.clone();
+        move |view: &InstanceView| {
+            let body = SnapshotBody::new(
+                state.registry.engine(),
+                &view.meta,
+                &view.state,
+                view.meta.updated_at,
+            );
+            render_json(StatusCode::OK, Some(view.meta.version), &body, &[])
+        }
+    };
+    let idempotency = keyed.map(|Extension(k)| {
+        k.attach::<InstanceView>(&caller, Box::new(render.clone()))
+    });
+    deadline::disarm();
     let view = state
         .registry
         .call(&id, |reply| InstanceMessage::Reset {
-            account_id: account_id.clone(),
+            account_id,
             if_match,
             mode,
+            idempotency,
             reply,
         })
         .await?;
-    let body = SnapshotBody::new(
-        state.registry.engine(),
-        &view.meta,
-        &view.state,
-        view.meta.updated_at,
-    );
-    Ok(with_etag(StatusCode::OK, view.meta.version, &body).into_response())
+    Ok(render(&view).into_response())
 }
 
 #[cfg(test)]

@@ -2,13 +2,14 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::accounts::random_id;
-use crate::actors::{InstanceMessage, InstanceMeta, InstanceModel};
+use crate::actors::idempotency::RenderedResponse;
+use crate::actors::{InstanceMessage, InstanceMeta, InstanceModel, InstanceView};
 use crate::engine::{EngineState, Profile};
 use crate::store::{InstanceSort, SortOrder};
 use crate::time::now_micros;
@@ -18,7 +19,9 @@ pub use super::instance_input::{
     ProfileInput,
 };
 use super::with_etag;
+use crate::http::deadline;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::idempotency::{render_json, KeyedRequest};
 use crate::http::extract::{IfMatch, JsonBody, QueryParams};
 use crate::http::openapi::params::{IfMatchHeader, InstanceId};
 use crate::http::state::{AppState, Caller};
@@ -33,6 +36,7 @@ pub async fn create_for(
     description: String,
     profile: Profile,
     initial: EngineState,
+    keyed: Option<KeyedRequest>,
 ) -> ApiResult<InstanceModel> {
     let now = now_micros();
     let meta = InstanceMeta {
@@ -45,11 +49,17 @@ pub async fn create_for(
     };
     let model = InstanceModel::new(meta, caller.account.id.clone(), profile, initial);
     let record = model.to_record()?;
+    let recorded = keyed.map(|keyed| {
+        keyed
+            .attach::<InstanceView>(caller, Box::new(created_response))
+            .record(&view_of(&model), now)
+    });
     let tier_name = caller.account.tier.clone();
     let max = state.tier(&tier_name).max_instances;
+    deadline::disarm();
     match state
         .store
-        .create_instance(&record, (max > 0).then_some(max))
+        .create_instance(&record, (max > 0).then_some(max), recorded.as_ref())
         .await
     {
         Ok(()) => Ok(model),
@@ -85,6 +95,7 @@ pub async fn create_for(
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    keyed: Option<Extension<KeyedRequest>>,
     JsonBody(body): JsonBody<CreateInstanceRequest>,
 ) -> ApiResult<Response> {
     let name = validate_name(
@@ -94,17 +105,37 @@ pub async fn create(
     )?;
     let description = validate_description(body.description.unwrap_or_default())?;
     let (profile, initial) = build_initial(body.initial_config.unwrap_or_default())?;
-    let model = create_for(&state, &caller, name, description, profile, initial).await?;
-    let view = crate::actors::InstanceView {
+    let keyed = keyed.map(|Extension(k)| k);
+    let model = create_for(&state, &caller, name, description, profile, initial, keyed).await?;
+    Ok(created_response(&view_of(&model)).into_response())
+}
+
+fn view_of(model: &InstanceModel) -> InstanceView {
+    InstanceView {
         meta: model.meta.clone(),
         profile: model.profile.clone(),
         state: model.state.clone(),
-    };
-    Ok(with_etag(
+    }
+}
+
+/// The `201` of a create.
+fn created_response(view: &InstanceView) -> RenderedResponse {
+    render_json(
         StatusCode::CREATED,
-        model.meta.version,
-        &InstanceBody::from_view(&view),
-    ))
+        Some(view.meta.version),
+        &InstanceBody::from_view(view),
+        &[],
+    )
+}
+
+/// The `200` of a change: the instance.
+fn instance_response(view: &InstanceView) -> RenderedResponse {
+    render_json(
+        StatusCode::OK,
+        Some(view.meta.version),
+        &InstanceBody::from_view(view),
+        &[],
+    )
 }
 
 /// Sort key of the instance listing.
@@ -226,6 +257,7 @@ pub struct UpdateInstanceRequest {
 pub async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    keyed: Option<Extension<KeyedRequest>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<UpdateInstanceRequest>,
@@ -236,6 +268,10 @@ pub async fn update(
     let view = if name.is_none() && description.is_none() {
         state.registry.view(&id, account_id).await?
     } else {
+        let idempotency = keyed.map(|Extension(k)| {
+            k.attach::<InstanceView>(&caller, Box::new(instance_response))
+        });
+        deadline::disarm();
         state
             .registry
             .call(&id, |reply| InstanceMessage::Update {
@@ -243,6 +279,7 @@ pub async fn update(
                 if_match,
                 name: name.clone(),
                 description: description.clone(),
+                idempotency,
                 reply,
             })
             .await?
@@ -255,11 +292,7 @@ pub async fn update(
             )));
         }
     }
-    Ok(with_etag(
-        StatusCode::OK,
-        view.meta.version,
-        &InstanceBody::from_view(&view),
-    ))
+    Ok(instance_response(&view).into_response())
 }
 
 /// `DELETE /v1/instances/{id}` response.
@@ -286,17 +319,29 @@ pub struct DeletedBody {
 pub async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    keyed: Option<Extension<KeyedRequest>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
-) -> ApiResult<Json<DeletedBody>> {
+) -> ApiResult<Response> {
     let account_id = &caller.account.id;
+    let deleted = DeletedBody {
+        id: id.clone(),
+        deleted: true,
+    };
+    let rendered = render_json(StatusCode::OK, None, &deleted, &[]);
+    let idempotency = keyed.map(|Extension(k)| {
+        let recorded = rendered.clone();
+        k.attach::<()>(&caller, Box::new(move |()| recorded))
+    });
+    deadline::disarm();
     state
         .registry
         .call(&id, |reply| InstanceMessage::Delete {
             account_id: account_id.clone(),
             if_match,
+            idempotency,
             reply,
         })
         .await?;
-    Ok(Json(DeletedBody { id, deleted: true }))
+    Ok(rendered.into_response())
 }

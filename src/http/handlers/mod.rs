@@ -14,7 +14,7 @@ pub mod personas;
 pub mod system;
 pub mod usage;
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -48,25 +48,7 @@ pub fn page_bounds(
     Ok((limit, offset))
 }
 
-/// Room for a ProcessResult (≈ 2.3 KB) from the start; `axum::Json`
-/// starts at 128 bytes and grows five times.
-const JSON_BODY_CAPACITY: usize = 4096;
-
 /// A JSON response with `ETag: "<version>"`.
 pub fn with_etag<T: Serialize>(status: StatusCode, version: i64, body: &T) -> Response {
-    let mut bytes = Vec::with_capacity(JSON_BODY_CAPACITY);
-    if let Err(e) = sonic_rs::to_writer(&mut bytes, body) {
-        tracing::error!(error = %e, "cannot serialise a response");
-        return ApiError::internal().into_response();
-    }
-    let mut response = (status, bytes).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        headers.insert(header::ETAG, value);
-    }
-    response
+    crate::http::idempotency::render_json(status, Some(version), body, &[]).into_response()
 }

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::actors::TimedObservation;
 use crate::engine::{Mode, Observation};
 use crate::http::error::{ApiError, ApiResult};
-use crate::time::parse_timestamp;
+use crate::time::{parse_timestamp, TIMESTAMP_YEARS};
 
 /// Largest accepted `context`, serialised.
 const MAX_CONTEXT_BYTES: usize = 16 * 1024;
@@ -59,7 +59,11 @@ impl ObservationInput {
             Some(text) => Some(parse_timestamp(&text).ok_or_else(|| {
                 ApiError::invalid_field(
                     "timestamp",
-                    format!("timestamp {text:?} is not an RFC 3339 / ISO 8601 date-time"),
+                    format!(
+                        "timestamp {text:?} is not an RFC 3339 / ISO 8601 date-time with a four-digit year from {} to {}",
+                        TIMESTAMP_YEARS.start(),
+                        TIMESTAMP_YEARS.end()
+                    ),
                 )
             })?),
         };

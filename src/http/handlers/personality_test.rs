@@ -151,6 +151,7 @@ pub async fn submit(
     let (meta, state_now, instance_profile) = match body.instance_id {
         Some(id) => {
             let account_id = caller.account.id.clone();
+            crate::http::deadline::disarm();
             let view = state
                 .registry
                 .call(&id, |reply| InstanceMessage::ApplyTestProfile {
@@ -171,6 +172,7 @@ pub async fn submit(
                 String::new(),
                 Profile::default(),
                 initial,
+                None,
             )
             .await?;
             (model.meta, model.state, model.profile)

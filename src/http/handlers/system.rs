@@ -84,8 +84,15 @@ pub async fn version(State(state): State<AppState>) -> Json<VersionBody> {
     })
 }
 
-/// Any unknown route.
-pub async fn not_found() -> ApiError {
+/// Any unknown route. A path that starts `/v1/v1/` comes from a client
+/// whose base URL already ends in `/v1` (the hosted docs' examples do
+/// that): say so instead of a bare "no such route".
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    if uri.path().starts_with("/v1/v1/") {
+        return ApiError::not_found(
+            "no such route: the path starts with /v1/v1/; the base URL should be the server's address without /v1 (e.g. http://localhost:8000)",
+        );
+    }
     ApiError::no_such_route()
 }
 

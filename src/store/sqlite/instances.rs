@@ -210,7 +210,11 @@ pub(crate) fn write_instance_rows(conn: &Connection, w: &InstanceWrite) -> Store
     if changed == 0 {
         return Err(missing_or_conflict(conn, &r.id)?);
     }
-    history::append(conn, &r.id, w)
+    history::append(conn, &r.id, w)?;
+    match &w.idempotency {
+        Some(record) => super::idempotency::insert(conn, record),
+        None => Ok(()),
+    }
 }
 
 /// Why a versioned UPDATE matched no row: the instance is gone, or its

@@ -15,6 +15,7 @@ mod columns;
 mod drift;
 mod group;
 mod history;
+mod idempotency;
 mod instances;
 mod key_cache;
 mod readers;
@@ -27,7 +28,7 @@ mod tests;
 
 use super::{
     Account, ApiKeyRecord, BillingChange, BillingEventOutcome, BillingInfo, DriftRow, Durability,
-    InstanceRecord, InstanceSort, InstanceWrite, KeyOwner, Micros, ObservationRow, Page, SortOrder,
+    IdempotencyRecord, InstanceRecord, InstanceSort, InstanceWrite, KeyOwner, Micros, ObservationRow, Page, SortOrder,
     Store, StoreError, StoreResult,
 };
 use crate::engine::DriftLevel;
@@ -346,10 +347,17 @@ impl Store for SqliteStore {
         &self,
         record: &InstanceRecord,
         max_instances: Option<u64>,
+        idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<()> {
         let record = record.clone();
-        self.write(move |c| instances::insert_instance(c, &record, max_instances))
-            .await
+        let idempotency = idempotency.cloned();
+        self.write(move |c| {
+            instances::insert_instance(c, &record, max_instances)?;
+            idempotency
+                .as_ref()
+                .map_or(Ok(()), |r| idempotency::insert(c, r))
+        })
+        .await
     }
 
     async fn load_instance(&self, id: &str) -> StoreResult<Option<InstanceRecord>> {
@@ -389,10 +397,41 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_instance(&self, id: &str) -> StoreResult<()> {
+    async fn delete_instance(
+        &self,
+        id: &str,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()> {
         let id = id.to_owned();
-        self.write(move |c| instances::delete_instance(c, &id))
+        let idempotency = idempotency.cloned();
+        self.write(move |c| {
+            instances::delete_instance(c, &id)?;
+            idempotency
+                .as_ref()
+                .map_or(Ok(()), |r| idempotency::insert(c, r))
+        })
+        .await
+    }
+
+    async fn find_idempotency(
+        &self,
+        account_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let (account_id, key) = (account_id.to_owned(), key.to_owned());
+        self.read(move |c| idempotency::find(c, &account_id, &key))
             .await
+    }
+
+    async fn expire_idempotency(&self, before: Micros) -> StoreResult<u64> {
+        let removed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = removed.clone();
+        self.write(move |c| {
+            counted.store(idempotency::expire(c, before)?, Ordering::Relaxed);
+            Ok(())
+        })
+        .await?;
+        Ok(removed.load(Ordering::Relaxed))
     }
 
     async fn history(

@@ -167,6 +167,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     DROP TABLE drift_events;
     ALTER TABLE drift_events_by_level RENAME TO drift_events;
     "#,
+    // Version 5: responses recorded under an `Idempotency-Key`, written in
+    // the transaction of the change they answer, replayed for a repeat of
+    // the request; removed once older than a day (the index by age).
+    r#"
+    CREATE TABLE idempotency_keys (
+        account_id      TEXT NOT NULL,
+        key             TEXT NOT NULL,
+        request_hash    BLOB NOT NULL,
+        status          INTEGER NOT NULL,
+        headers         TEXT NOT NULL,
+        body            BLOB NOT NULL,
+        created_at      INTEGER NOT NULL,
+        PRIMARY KEY (account_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_keys_age ON idempotency_keys(created_at);
+    "#,
 ];
 
 /// Opens (creating if needed) the read-write connection of a database file

@@ -20,7 +20,7 @@ async fn listings_merge_the_levels_newest_first_at_every_offset() {
     let (store, _path, _dir) = file_store();
     store.create_account(&account("a")).await.unwrap();
     let mut current = instance("i", "a", "x", 1);
-    store.create_instance(&current, None).await.unwrap();
+    store.create_instance(&current, None, None).await.unwrap();
     // Ten writes of six cycles; cycles 1..=60, every cycle but multiples
     // of 5 has a drift event.
     let mut expected: Vec<DriftRow> = Vec::new();
@@ -99,7 +99,7 @@ async fn a_drift_event_without_its_observation_is_refused() {
     let (store, _path, _dir) = file_store();
     store.create_account(&account("a")).await.unwrap();
     let current = instance("i", "a", "x", 1);
-    store.create_instance(&current, None).await.unwrap();
+    store.create_instance(&current, None, None).await.unwrap();
     let mut w = next_write(&current, 1, 2, "2026-05");
     w.drift_events = vec![
         drift(2, DriftLevel::D1Context),
@@ -180,7 +180,7 @@ async fn drift_events_of_a_version_3_database_survive_the_upgrade() {
         .unwrap();
     assert_eq!((cycles(page.clone()), page.total), (vec![8, 5, 2], 3));
 
-    store.delete_instance("i").await.unwrap();
+    store.delete_instance("i", None).await.unwrap();
     assert_eq!(store.drift_events("i", None, 10, 0).await.unwrap().total, 0);
     store.close().await.unwrap();
 }

@@ -23,7 +23,7 @@ async fn concurrent_writes_share_commits() {
         .cloned()
         .map(|r| {
             let store = Arc::clone(&store);
-            tokio::spawn(async move { store.create_instance(&r, None).await })
+            tokio::spawn(async move { store.create_instance(&r, None, None).await })
         })
         .collect();
     for t in creates {
@@ -72,7 +72,7 @@ async fn store_with_instances(n: usize) -> (Arc<SqliteStore>, Vec<InstanceRecord
         .map(|i| instance(&format!("i{i:03}"), "a", "x", i as i64))
         .collect();
     for r in &records {
-        store.create_instance(r, None).await.unwrap();
+        store.create_instance(r, None, None).await.unwrap();
     }
     (store, records, dir)
 }
@@ -134,7 +134,7 @@ async fn failing_jobs_do_not_spoil_their_group() {
         let store = Arc::clone(&store);
         tokio::spawn(async move {
             store
-                .create_instance(&instance("o", "ghost", "x", 0), None)
+                .create_instance(&instance("o", "ghost", "x", 0), None, None)
                 .await
         })
     };

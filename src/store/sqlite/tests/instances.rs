@@ -13,10 +13,10 @@ async fn create_respects_the_limit() {
     store.create_account(&account("b")).await.unwrap();
     for i in 0..3 {
         let rec = instance(&format!("a{i}"), "a", "x", i);
-        store.create_instance(&rec, Some(3)).await.unwrap();
+        store.create_instance(&rec, Some(3), None).await.unwrap();
     }
     let over = instance("a3", "a", "x", 3);
-    match store.create_instance(&over, Some(3)).await {
+    match store.create_instance(&over, Some(3), None).await {
         Err(StoreError::LimitReached { limit: 3 }) => {}
         other => panic!("expected LimitReached, got {other:?}"),
     }
@@ -24,14 +24,14 @@ async fn create_respects_the_limit() {
     assert_eq!(store.load_instance("a3").await.unwrap(), None);
     // Other accounts and unlimited creates are unaffected.
     store
-        .create_instance(&instance("b0", "b", "x", 0), Some(3))
+        .create_instance(&instance("b0", "b", "x", 0), Some(3), None)
         .await
         .unwrap();
-    store.create_instance(&over, None).await.unwrap();
+    store.create_instance(&over, None, None).await.unwrap();
     assert_eq!(store.count_instances("a").await.unwrap(), 4);
     // An unknown account is refused by the foreign key.
     assert!(store
-        .create_instance(&instance("g", "ghost", "x", 0), None)
+        .create_instance(&instance("g", "ghost", "x", 0), None, None)
         .await
         .is_err());
     store.close().await.unwrap();
@@ -47,7 +47,7 @@ async fn concurrent_creates_never_exceed_the_limit() {
             let store = std::sync::Arc::clone(&store);
             tokio::spawn(async move {
                 store
-                    .create_instance(&instance(&format!("i{i}"), "a", "x", i), Some(10))
+                    .create_instance(&instance(&format!("i{i}"), "a", "x", i), Some(10), None)
                     .await
             })
         })
@@ -79,12 +79,12 @@ async fn list_sorts_pages_and_counts() {
     ];
     for (id, name, created) in rows {
         store
-            .create_instance(&instance(id, "a", name, created), None)
+            .create_instance(&instance(id, "a", name, created), None, None)
             .await
             .unwrap();
     }
     store
-        .create_instance(&instance("other", "b", "aaa", 0), None)
+        .create_instance(&instance("other", "b", "aaa", 0), None, None)
         .await
         .unwrap();
 
@@ -143,7 +143,7 @@ async fn write_checks_the_version() {
     let (store, _path, _dir) = file_store();
     store.create_account(&account("a")).await.unwrap();
     let v1 = instance("i", "a", "x", 1);
-    store.create_instance(&v1, None).await.unwrap();
+    store.create_instance(&v1, None, None).await.unwrap();
     assert_eq!(store.load_instance("i").await.unwrap(), Some(v1.clone()));
 
     let w2 = next_write(&v1, 1, 2, "2026-03");
@@ -161,7 +161,7 @@ async fn write_checks_the_version() {
     assert_eq!(store.history("i", 100, 0).await.unwrap().total, 2);
     assert_eq!(store.usage("a", "2026-03").await.unwrap(), 2);
 
-    store.delete_instance("i").await.unwrap();
+    store.delete_instance("i", None).await.unwrap();
     assert_eq!(store.load_instance("i").await.unwrap(), None);
     assert_eq!(store.history("i", 100, 0).await.unwrap().total, 0);
     let after_delete = next_write(&v2, 3, 1, "2026-03");
@@ -170,7 +170,7 @@ async fn write_checks_the_version() {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.delete_instance("i").await,
+        store.delete_instance("i", None).await,
         Err(StoreError::NotFound)
     ));
     // Usage is an account ledger: it outlives the instance.
@@ -183,7 +183,7 @@ async fn unchanged_metadata_and_initial_state_are_left_alone() {
     let (store, _path, _dir) = file_store();
     store.create_account(&account("a")).await.unwrap();
     let v1 = instance("i", "a", "name", 1);
-    store.create_instance(&v1, None).await.unwrap();
+    store.create_instance(&v1, None, None).await.unwrap();
 
     // What an observation sends: flags down, so these fields are ignored
     // (the actor leaves the initial state unencoded).
@@ -216,9 +216,9 @@ async fn history_and_drift_are_newest_first() {
     let (store, _path, _dir) = file_store();
     store.create_account(&account("a")).await.unwrap();
     let mut current = instance("i", "a", "x", 1);
-    store.create_instance(&current, None).await.unwrap();
+    store.create_instance(&current, None, None).await.unwrap();
     store
-        .create_instance(&instance("j", "a", "y", 2), None)
+        .create_instance(&instance("j", "a", "y", 2), None, None)
         .await
         .unwrap();
 
@@ -280,7 +280,7 @@ async fn history_and_drift_are_newest_first() {
     assert_eq!((page.items.len(), page.total), (0, 0), "exact level match");
 
     // Deleting removes history, drift and audit rows together.
-    store.delete_instance("i").await.unwrap();
+    store.delete_instance("i", None).await.unwrap();
     assert_eq!(store.drift_events("i", None, 10, 0).await.unwrap().total, 0);
     let leftovers: i64 = store
         .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM instance_events", [], |r| r.get(0))?))
@@ -296,7 +296,7 @@ async fn usage_accumulates_per_month() {
     store.create_account(&account("a")).await.unwrap();
     store.create_account(&account("b")).await.unwrap();
     let mut current = instance("i", "a", "x", 1);
-    store.create_instance(&current, None).await.unwrap();
+    store.create_instance(&current, None, None).await.unwrap();
     assert_eq!(store.usage("a", "2026-05").await.unwrap(), 0);
 
     for (cycles, month) in [(3, "2026-05"), (4, "2026-05"), (10, "2026-06")] {

@@ -74,7 +74,7 @@ async fn connection_settings_follow_durability() {
         let before = store.stats();
         store.create_account(&account("a")).await.unwrap();
         let rec = instance("i1", "a", "one", 5);
-        store.create_instance(&rec, None).await.unwrap();
+        store.create_instance(&rec, None, None).await.unwrap();
         let after = store.stats();
         let syncs = after.wal_syncs - before.wal_syncs;
         if syncs_the_wal {
@@ -99,7 +99,7 @@ async fn an_existing_file_keeps_its_page_size() {
     let store = SqliteStore::open_file(&path, Durability::Full).unwrap();
     store.create_account(&account("a")).await.unwrap();
     store
-        .create_instance(&instance("i1", "a", "one", 5), None)
+        .create_instance(&instance("i1", "a", "one", 5), None, None)
         .await
         .unwrap();
     let page_size: u32 = store
@@ -116,7 +116,7 @@ async fn file_data_survives_close_and_reopen() {
     let (store, path, _dir) = file_store();
     store.create_account(&account("a")).await.unwrap();
     let rec = instance("i1", "a", "one", 5);
-    store.create_instance(&rec, None).await.unwrap();
+    store.create_instance(&rec, None, None).await.unwrap();
     let write = next_write(&rec, 1, 3, "2026-01");
     let expected = write.instance.clone();
     store.write_instance(write).await.unwrap();
@@ -135,7 +135,7 @@ async fn memory_store_works_and_forgets() {
     let other = SqliteStore::open_memory().unwrap();
     store.create_account(&account("a")).await.unwrap();
     let rec = instance("i1", "a", "one", 5);
-    store.create_instance(&rec, Some(1)).await.unwrap();
+    store.create_instance(&rec, Some(1), None).await.unwrap();
     store
         .write_instance(next_write(&rec, 1, 2, "2026-01"))
         .await
@@ -200,7 +200,7 @@ async fn backup_produces_a_usable_copy() {
     let (store, _path, dir) = file_store();
     store.create_account(&account("a")).await.unwrap();
     let rec = instance("i1", "a", "one", 5);
-    store.create_instance(&rec, None).await.unwrap();
+    store.create_instance(&rec, None, None).await.unwrap();
     store
         .write_instance(next_write(&rec, 1, 4, "2026-02"))
         .await
@@ -276,7 +276,7 @@ async fn acknowledged_writes_survive_an_abandoned_store() {
     let (store, path, _dir) = file_store();
     store.create_account(&account("a")).await.unwrap();
     let rec = instance("i1", "a", "one", 5);
-    store.create_instance(&rec, None).await.unwrap();
+    store.create_instance(&rec, None, None).await.unwrap();
     store
         .write_instance(next_write(&rec, 1, 2, "2026-01"))
         .await
@@ -300,7 +300,7 @@ async fn backup_while_writing_is_a_consistent_snapshot() {
     let store = std::sync::Arc::new(store);
     store.create_account(&account("a")).await.unwrap();
     let rec = instance("i1", "a", "one", 5);
-    store.create_instance(&rec, None).await.unwrap();
+    store.create_instance(&rec, None, None).await.unwrap();
     let writer = {
         let store = std::sync::Arc::clone(&store);
         tokio::spawn(async move {

@@ -4,6 +4,7 @@ mod accounts;
 mod billing;
 mod drift;
 mod group_commit;
+mod idempotency;
 mod instances;
 mod lifecycle;
 
@@ -121,6 +122,7 @@ fn next_write(
             month: month.to_string(),
             cycles,
         }),
+        idempotency: None,
     }
 }
 
