@@ -36,6 +36,8 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("actor system failed to start: {0}")]
     Actors(String),
+    #[error("storage failed: {0}; stopped so that recovery runs from disk on restart")]
+    StorageFailed(String),
 }
 
 /// Name of the account dev mode acts as.
@@ -171,18 +173,37 @@ impl Server {
         let app = http::router(state.clone());
         tracing::info!(local_addr = %listener.local_addr()?, "listening");
         let sweeper = tokio::spawn(sweep_idempotency_keys(state.store.clone()));
-        http::listener::serve(listener, app, limits, shutdown).await;
+        // A failed store stops the server as a signal would. Until then,
+        // for FAIL_STOP_LINGER, writes get 503 and `/ready` answers 503,
+        // so clients and health checks see why before the port closes.
+        let stop = async {
+            tokio::select! {
+                () = shutdown => {}
+                () = state.store.fail_stop().tripped() => {
+                    tokio::time::sleep(FAIL_STOP_LINGER).await;
+                }
+            }
+        };
+        http::listener::serve(listener, app, limits, stop).await;
         sweeper.abort();
 
         if let Some(billing) = &state.billing {
             billing.stop();
         }
         state.registry.shutdown().await;
-        state.store.close().await?;
+        let closed = state.store.close().await;
+        if let Some(reason) = state.store.fail_stop().reason() {
+            return Err(ServerError::StorageFailed(reason.to_owned()));
+        }
+        closed?;
         tracing::info!("shut down cleanly");
         Ok(())
     }
 }
+
+/// How long a server whose store failed keeps answering (503) before it
+/// stops accepting connections.
+const FAIL_STOP_LINGER: Duration = Duration::from_secs(2);
 
 /// How often recorded `Idempotency-Key` responses past their retention
 /// are removed.
@@ -197,7 +218,9 @@ async fn sweep_idempotency_keys(store: Arc<dyn Store>) {
         match store.expire_idempotency(before).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "expired recorded Idempotency-Key responses"),
-            Err(e) => tracing::warn!(error = %e, "cannot expire recorded Idempotency-Key responses"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot expire recorded Idempotency-Key responses")
+            }
         }
     }
 }

@@ -29,8 +29,9 @@ pub const TIMESTAMP_YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
 /// with a four-digit year in [`TIMESTAMP_YEARS`].
 pub fn parse_timestamp(text: &str) -> Option<Micros> {
     let text = text.trim();
-    let four_digit_year =
-        text.len() > 4 && text.as_bytes()[..4].iter().all(u8::is_ascii_digit) && text.as_bytes()[4] == b'-';
+    let four_digit_year = text.len() > 4
+        && text.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+        && text.as_bytes()[4] == b'-';
     if !four_digit_year {
         return None;
     }

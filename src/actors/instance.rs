@@ -14,10 +14,10 @@ use crate::store::{Micros, StoreError};
 use crate::time::now_micros;
 
 use super::idempotency::{Fingerprint, Idempotency, LastTimedRequest};
-use super::limiter::Reservation;
 use super::instance_model::{
     InstanceMeta, InstanceModel, PlannedChange, ResetMode, StepView, TimedObservation,
 };
+use super::limiter::Reservation;
 use super::registry::InstanceContext;
 use super::InstanceError;
 
@@ -255,9 +255,14 @@ impl Actor for InstanceActor {
                 reply,
             } => {
                 let result = self
-                    .change(state, &id, &account_id, if_match, idempotency, |model, now| {
-                        model.plan_update(name, description, now)
-                    })
+                    .change(
+                        state,
+                        &id,
+                        &account_id,
+                        if_match,
+                        idempotency,
+                        |model, now| model.plan_update(name, description, now),
+                    )
                     .await;
                 let _ = reply.send(result);
             }
@@ -269,9 +274,14 @@ impl Actor for InstanceActor {
                 reply,
             } => {
                 let result = self
-                    .change(state, &id, &account_id, if_match, idempotency, |model, now| {
-                        model.plan_reset(mode, now)
-                    })
+                    .change(
+                        state,
+                        &id,
+                        &account_id,
+                        if_match,
+                        idempotency,
+                        |model, now| model.plan_reset(mode, now),
+                    )
                     .await;
                 let _ = reply.send(result);
             }
@@ -409,7 +419,12 @@ impl InstanceActor {
         let model = Self::owned(state, account_id, id)?;
         model.check_version(if_match)?;
         let record = idempotency.map(|i| i.record(&(), now_micros()));
-        match self.context.store.delete_instance(id, record.as_ref()).await {
+        match self
+            .context
+            .store
+            .delete_instance(id, record.as_ref())
+            .await
+        {
             Ok(()) | Err(StoreError::NotFound) => {
                 // Stay registered as a tombstone until idle, so a request that
                 // read the row just before the delete cannot resurrect it.

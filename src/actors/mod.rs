@@ -10,11 +10,11 @@
 //!   instance's actor (spawning it from the store on first use).
 
 mod billing;
+pub mod idempotency;
 mod instance;
 mod instance_model;
 pub mod limiter;
 mod registry;
-pub mod idempotency;
 mod state_codec;
 mod supervisor;
 

@@ -65,10 +65,10 @@ fn loopback_only(request: &Request) -> Result<(), ApiError> {
         ));
     }
     if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
-        let authority = origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.strip_prefix("http://").or_else(|| o.strip_prefix("https://")));
+        let authority = origin.to_str().ok().and_then(|o| {
+            o.strip_prefix("http://")
+                .or_else(|| o.strip_prefix("https://"))
+        });
         if !authority.is_some_and(is_loopback_host) {
             return Err(ApiError::forbidden(
                 "authentication is disabled (dev mode): requests from web pages of other origins are refused",
@@ -137,10 +137,24 @@ mod tests {
 
     #[test]
     fn loopback_hosts_with_and_without_ports() {
-        for host in ["localhost", "LOCALHOST:8000", "127.0.0.1", "127.0.0.1:9", "[::1]", "[::1]:8000"] {
+        for host in [
+            "localhost",
+            "LOCALHOST:8000",
+            "127.0.0.1",
+            "127.0.0.1:9",
+            "[::1]",
+            "[::1]:8000",
+        ] {
             assert!(is_loopback_host(host), "{host}");
         }
-        for host in ["", "example.com", "127.0.0.1.evil.test", "localhost.evil.test:80", "10.0.0.1", "[::2]"] {
+        for host in [
+            "",
+            "example.com",
+            "127.0.0.1.evil.test",
+            "localhost.evil.test:80",
+            "10.0.0.1",
+            "[::2]",
+        ] {
             assert!(!is_loopback_host(host), "{host}");
         }
     }

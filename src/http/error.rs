@@ -321,7 +321,7 @@ impl ErrorCode for StoreError {
             StoreError::NotFound => Code::NotFound,
             StoreError::Conflict | StoreError::IdempotencyKeyUsed => Code::Conflict,
             StoreError::LimitReached { .. } => Code::Forbidden,
-            StoreError::Closed => Code::ServiceUnavailable,
+            StoreError::Closed | StoreError::FailStopped(_) => Code::ServiceUnavailable,
             StoreError::Shared(e) => e.error_code(),
             StoreError::Unsupported(_)
             | StoreError::Sqlite(_)
@@ -334,7 +334,7 @@ impl ErrorCode for StoreError {
 
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            StoreError::Closed => Some(BRIEF_RETRY_SECS),
+            StoreError::Closed | StoreError::FailStopped(_) => Some(BRIEF_RETRY_SECS),
             StoreError::Shared(e) => e.retry_after_secs(),
             _ => None,
         }

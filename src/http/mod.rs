@@ -8,8 +8,8 @@ pub mod docs;
 pub mod edge;
 pub mod error;
 pub mod extract;
-pub mod idempotency;
 pub mod handlers;
+pub mod idempotency;
 pub mod limits;
 pub mod listener;
 pub mod metrics;
@@ -40,6 +40,7 @@ fn fault_routes() -> Router<AppState> {
             "/v1/_fault/handler_panic",
             post(handlers::fault::panic_handler),
         )
+        .route("/v1/_fault/fsync", post(handlers::fault::fail_next_fsync))
 }
 
 /// Without the feature there are none.

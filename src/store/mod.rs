@@ -7,6 +7,7 @@
 //! (with the configured durability), which is what lets the HTTP layer answer
 //! 2xx only for acknowledged writes.
 
+mod fail_stop;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -16,6 +17,9 @@ use std::sync::Arc;
 
 use crate::engine::{DriftLevel, Mode, StressLevel};
 
+pub use fail_stop::FailStop;
+#[cfg(feature = "fault-injection")]
+pub use sqlite::fail_next_wal_fsync;
 pub use sqlite::{SqliteStore, StoreStats};
 
 /// Unix time in microseconds (UTC). The store's only time unit.
@@ -75,6 +79,9 @@ pub enum StoreError {
     /// The store has shut down.
     #[error("the server is shutting down")]
     Closed,
+    /// The store failed (see [`FailStop`]) and refuses every write.
+    #[error("storage failed ({0}); the server is restarting, retry shortly")]
+    FailStopped(String),
     /// SQLite reported an error.
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
@@ -457,6 +464,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip proving the database answers (for `/ready`).
     async fn ping(&self) -> StoreResult<()>;
+    /// The store's fail-stop latch: tripped, every write is refused and the
+    /// server stops.
+    fn fail_stop(&self) -> &FailStop;
     /// Online backup into a new file while the server keeps running.
     async fn backup(&self, destination: &Path) -> StoreResult<()>;
     /// Finishes pending writes and stops the store's threads.

@@ -347,9 +347,8 @@ pub async fn reset(
             render_json(StatusCode::OK, Some(view.meta.version), &body, &[])
         }
     };
-    let idempotency = keyed.map(|Extension(k)| {
-        k.attach::<InstanceView>(&caller, Box::new(render.clone()))
-    });
+    let idempotency =
+        keyed.map(|Extension(k)| k.attach::<InstanceView>(&caller, Box::new(render.clone())));
     deadline::disarm();
     let view = state
         .registry

@@ -32,6 +32,13 @@ pub async fn panic_actor(
         .map_err(ApiError::from)
 }
 
+/// `POST /v1/_fault/fsync`: the next WAL fsync fails with `EIO` (with
+/// durability `full`), which fail-stops the store.
+pub async fn fail_next_fsync(Extension(_caller): Extension<Caller>) -> ApiResult<()> {
+    crate::store::fail_next_wal_fsync();
+    Ok(())
+}
+
 /// `POST /v1/_fault/handler_panic`: the handler panics; the edge answers
 /// a JSON 500 and the server goes on.
 pub async fn panic_handler(Extension(_caller): Extension<Caller>) -> ApiResult<()> {

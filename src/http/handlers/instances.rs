@@ -21,8 +21,8 @@ pub use super::instance_input::{
 use super::with_etag;
 use crate::http::deadline;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::idempotency::{render_json, KeyedRequest};
 use crate::http::extract::{IfMatch, JsonBody, QueryParams};
+use crate::http::idempotency::{render_json, KeyedRequest};
 use crate::http::openapi::params::{IfMatchHeader, InstanceId};
 use crate::http::state::{AppState, Caller};
 use crate::http::wire::{InstanceBody, PageBody};
@@ -268,9 +268,8 @@ pub async fn update(
     let view = if name.is_none() && description.is_none() {
         state.registry.view(&id, account_id).await?
     } else {
-        let idempotency = keyed.map(|Extension(k)| {
-            k.attach::<InstanceView>(&caller, Box::new(instance_response))
-        });
+        let idempotency = keyed
+            .map(|Extension(k)| k.attach::<InstanceView>(&caller, Box::new(instance_response)));
         deadline::disarm();
         state
             .registry

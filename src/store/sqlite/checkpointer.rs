@@ -13,9 +13,10 @@
 //! is already copied, so its share is small, and it is what lets the log
 //! restart from the beginning instead of growing while writes never pause.
 
-use super::super::{StoreError, StoreResult};
+use super::super::{FailStop, StoreError, StoreResult};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rusqlite::Connection;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -41,24 +42,40 @@ impl Nudge {
 
 /// Starts the checkpointer on its own read-write connection to the file.
 /// It stops once the returned [`Nudge`] (and every clone) is dropped.
-pub(crate) fn spawn(conn: Connection) -> StoreResult<(Nudge, JoinHandle<()>)> {
+pub(crate) fn spawn(
+    conn: Connection,
+    fail_stop: Arc<FailStop>,
+) -> StoreResult<(Nudge, JoinHandle<()>)> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let handle = std::thread::Builder::new()
         .name("store-checkpointer".into())
-        .spawn(move || run(&conn, &rx))
+        .spawn(move || run(&conn, &rx, &fail_stop))
         .map_err(|e| StoreError::io("cannot start the checkpointer thread", e))?;
     Ok((Nudge(tx), handle))
 }
 
-fn run(conn: &Connection, nudges: &Receiver<()>) {
+fn run(conn: &Connection, nudges: &Receiver<()>, fail_stop: &FailStop) {
     while nudges.recv().is_ok() {
-        if let Err(e) = checkpoint(conn) {
-            // Not fatal: the writer's own automatic checkpoint still runs.
-            tracing::warn!(error = %e, "background checkpoint failed");
+        match checkpoint(conn) {
+            Ok(()) => {}
+            // An I/O error may have lost pages of the database file that a
+            // later, successful fsync would not bring back (FailStop).
+            Err(e) if is_io_error(&e) => fail_stop.trip(format!("a checkpoint failed: {e}")),
+            // Not fatal (busy, locked): the writer's own automatic
+            // checkpoint still runs.
+            Err(e) => tracing::warn!(error = %e, "background checkpoint failed"),
         }
         std::thread::sleep(INTERVAL);
     }
     tracing::debug!("store checkpointer stopped");
+}
+
+/// Whether SQLite reports a failure of the disk or file system.
+fn is_io_error(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::DiskFull)
+    )
 }
 
 /// One PASSIVE checkpoint: copies what it can without waiting for anyone.
@@ -89,7 +106,11 @@ mod tests {
         let main_file = || std::fs::metadata(&path).unwrap().len();
         assert!(main_file() < 100_000, "the writer checkpointed on its own");
 
-        let (nudge, handle) = spawn(open_writer_file(&path, Durability::Normal).unwrap()).unwrap();
+        let (nudge, handle) = spawn(
+            open_writer_file(&path, Durability::Normal).unwrap(),
+            Arc::new(FailStop::default()),
+        )
+        .unwrap();
         nudge.send();
         drop(nudge);
         handle.join().unwrap();

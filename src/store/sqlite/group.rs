@@ -15,7 +15,7 @@
 //! observation by about a tenth and raised throughput by about a sixth
 //! (docs/benchmarks-history.md).
 
-use super::super::{InstanceWrite, StoreError, StoreResult};
+use super::super::{FailStop, InstanceWrite, StoreError, StoreResult};
 use super::instances;
 use super::syncer::{self, Syncer};
 use super::writer::{execute_cached, panic_message, Counters, Reply, WriteFn};
@@ -42,6 +42,18 @@ impl Group {
     fn len(&self) -> usize {
         self.instance_writes.len() + self.jobs.len()
     }
+
+    /// Answers every write with `FailStopped(reason)` without running any.
+    pub(crate) fn refuse(self, reason: &str) {
+        let replies = self
+            .instance_writes
+            .into_iter()
+            .map(|(_, reply)| reply)
+            .chain(self.jobs.into_iter().map(|(_, reply)| reply));
+        for reply in replies {
+            let _ = reply.send(Err(StoreError::FailStopped(reason.to_owned())));
+        }
+    }
 }
 
 /// Commits `group` and answers every write in it: at once, or through
@@ -51,6 +63,7 @@ pub(crate) fn commit_group(
     group: Group,
     counters: &Counters,
     syncer: Option<&Syncer>,
+    fail_stop: &FailStop,
 ) {
     let started = Instant::now();
     let size = group.len() as u64;
@@ -102,7 +115,7 @@ pub(crate) fn commit_group(
     for (work, reply) in jobs {
         tx.run_job(conn, work, reply);
     }
-    tx.commit(conn, counters);
+    tx.commit(conn, counters, fail_stop);
 
     let elapsed = started.elapsed();
     metrics::histogram!("identity_os_store_commit_group_size").record(size as f64);
@@ -218,7 +231,7 @@ impl GroupTransaction {
         }
     }
 
-    fn commit(&mut self, conn: &Connection, counters: &Counters) {
+    fn commit(&mut self, conn: &Connection, counters: &Counters, fail_stop: &FailStop) {
         if !self.open {
             return;
         }
@@ -232,8 +245,11 @@ impl GroupTransaction {
             Err(e) => {
                 tracing::error!(error = %e, jobs = self.pending.len(), "store commit failed");
                 counters.commit_failures.fetch_add(1, Ordering::Relaxed);
+                // What reached the disk of a failed COMMIT is unknown.
+                let reason = format!("a COMMIT failed: {e}");
+                fail_stop.trip(reason.clone());
                 self.rollback(conn);
-                self.fail_pending(&Arc::new(StoreError::Sqlite(e)));
+                self.fail_pending(&Arc::new(StoreError::FailStopped(reason)));
             }
         }
     }

@@ -28,8 +28,8 @@ mod tests;
 
 use super::{
     Account, ApiKeyRecord, BillingChange, BillingEventOutcome, BillingInfo, DriftRow, Durability,
-    IdempotencyRecord, InstanceRecord, InstanceSort, InstanceWrite, KeyOwner, Micros, ObservationRow, Page, SortOrder,
-    Store, StoreError, StoreResult,
+    FailStop, IdempotencyRecord, InstanceRecord, InstanceSort, InstanceWrite, KeyOwner, Micros,
+    ObservationRow, Page, SortOrder, Store, StoreError, StoreResult,
 };
 use crate::engine::DriftLevel;
 use async_trait::async_trait;
@@ -81,6 +81,7 @@ pub struct SqliteStore {
     threads: Mutex<Vec<JoinHandle<()>>>,
     counters: Arc<Counters>,
     keys: key_cache::KeyCache,
+    fail_stop: Arc<FailStop>,
 }
 
 impl SqliteStore {
@@ -123,10 +124,15 @@ impl SqliteStore {
         wal_sync: Option<&Path>,
     ) -> StoreResult<Self> {
         let counters = Arc::new(Counters::default());
+        let fail_stop = Arc::new(FailStop::default());
         let mut threads = Vec::new();
         let syncer = match wal_sync {
             Some(database) => {
-                let (syncer, handle) = syncer::spawn(database, Arc::clone(&counters.wal_syncs))?;
+                let (syncer, handle) = syncer::spawn(
+                    database,
+                    Arc::clone(&counters.wal_syncs),
+                    Arc::clone(&fail_stop),
+                )?;
                 threads.push(handle);
                 Some(syncer)
             }
@@ -134,7 +140,7 @@ impl SqliteStore {
         };
         let nudge = match checkpointer_conn {
             Some(conn) => {
-                let (nudge, handle) = checkpointer::spawn(conn)?;
+                let (nudge, handle) = checkpointer::spawn(conn, Arc::clone(&fail_stop))?;
                 threads.push(handle);
                 Some(nudge)
             }
@@ -147,6 +153,7 @@ impl SqliteStore {
             Arc::clone(&counters),
             nudge,
             syncer,
+            Arc::clone(&fail_stop),
         )?);
         let readers = match readers {
             Some(conns) => {
@@ -164,6 +171,7 @@ impl SqliteStore {
             threads: Mutex::new(threads),
             counters,
             keys: key_cache::KeyCache::default(),
+            fail_stop,
         })
     }
 
@@ -213,6 +221,7 @@ impl SqliteStore {
     /// Queues the write `message` builds around its reply port and waits
     /// until its group is committed.
     async fn submit(&self, message: impl FnOnce(writer::Reply) -> Msg) -> StoreResult<()> {
+        self.fail_stop.check()?;
         let (reply, rx) = oneshot::channel();
         {
             let guard = self.channels.read().unwrap_or_else(PoisonError::into_inner);
@@ -268,6 +277,13 @@ impl SqliteStore {
         }
         rx.await.map_err(|_| lost_reply())?
     }
+}
+
+/// Test-only (feature `fault-injection`): the next WAL fsync of any file
+/// store in this process fails with `EIO`.
+#[cfg(feature = "fault-injection")]
+pub fn fail_next_wal_fsync() {
+    syncer::FAIL_NEXT_FSYNC.store(true, Ordering::Release);
 }
 
 /// The job was accepted but its thread dropped the reply: it panicked (and
@@ -520,8 +536,13 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
+        self.fail_stop.check()?;
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
+    }
+
+    fn fail_stop(&self) -> &FailStop {
+        &self.fail_stop
     }
 
     async fn backup(&self, destination: &Path) -> StoreResult<()> {

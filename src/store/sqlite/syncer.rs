@@ -21,11 +21,12 @@
 //! other connections can see a group in the fraction of a millisecond
 //! between its COMMIT and its fsync.)
 
-use super::super::{StoreError, StoreResult};
+use super::super::{FailStop, StoreError, StoreResult};
 use super::writer::Reply;
 use crossbeam_channel::{Receiver, Sender};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -61,6 +62,7 @@ impl Syncer {
 pub(crate) fn spawn(
     database: &Path,
     syncs: Arc<AtomicU64>,
+    fail_stop: Arc<FailStop>,
 ) -> StoreResult<(Syncer, JoinHandle<()>)> {
     let mut wal_path = database.as_os_str().to_owned();
     wal_path.push("-wal");
@@ -71,21 +73,33 @@ pub(crate) fn spawn(
     let (tx, rx) = crossbeam_channel::unbounded();
     let handle = std::thread::Builder::new()
         .name("store-syncer".into())
-        .spawn(move || run(&mut wal, &rx, &syncs))
+        .spawn(move || {
+            let syncer = AssertUnwindSafe(|| run(&mut wal, &rx, &syncs, &fail_stop));
+            if catch_unwind(syncer).is_err() {
+                fail_stop.trip("the WAL sync thread died");
+            }
+        })
         .map_err(|e| StoreError::io("cannot start the WAL sync thread", e))?;
     Ok((Syncer(tx), handle))
 }
 
-fn run(wal: &mut WalFile, rx: &Receiver<Answers>, syncs: &AtomicU64) {
+fn run(wal: &mut WalFile, rx: &Receiver<Answers>, syncs: &AtomicU64, fail_stop: &FailStop) {
     while let Ok(first) = rx.recv() {
         // Everything queued now was committed before this fsync starts.
         let mut groups = vec![first];
         groups.extend(rx.try_iter());
         let started = Instant::now();
-        let synced = wal.sync().map_err(|e| {
-            tracing::error!(error = %e, path = %wal.path.display(), "fsync of the WAL failed");
-            Arc::new(StoreError::io("fsync of the WAL failed", e))
-        });
+        // After one failed fsync no later one proves anything (FailStop).
+        let synced = match fail_stop.reason() {
+            Some(reason) => Err(reason.to_owned()),
+            None => wal.sync().map_err(|e| {
+                tracing::error!(error = %e, path = %wal.path.display(), "fsync of the WAL failed");
+                let reason = format!("fsync of the WAL failed: {e}");
+                fail_stop.trip(reason.clone());
+                reason
+            }),
+        }
+        .map_err(|reason| Arc::new(StoreError::FailStopped(reason)));
         syncs.fetch_add(1, Ordering::Relaxed);
         metrics::histogram!("identity_os_store_wal_sync_seconds")
             .record(started.elapsed().as_secs_f64());
@@ -109,6 +123,12 @@ pub(crate) fn answer(answers: Answers, synced: &Result<(), Arc<StoreError>>) {
     }
 }
 
+/// Test-only (feature `fault-injection`): the next WAL fsync fails with
+/// `EIO`, as a dying disk's would.
+#[cfg(feature = "fault-injection")]
+pub static FAIL_NEXT_FSYNC: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// The WAL file, opened on first use (SQLite creates it with the first
 /// write) and again if it was ever replaced.
 struct WalFile {
@@ -118,6 +138,10 @@ struct WalFile {
 
 impl WalFile {
     fn sync(&mut self) -> std::io::Result<()> {
+        #[cfg(feature = "fault-injection")]
+        if FAIL_NEXT_FSYNC.swap(false, Ordering::AcqRel) {
+            return Err(std::io::Error::from_raw_os_error(5)); // EIO
+        }
         let stale = match &self.file {
             None => true,
             // Unlinked (the last connection closed and a new log began).

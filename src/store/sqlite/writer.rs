@@ -9,7 +9,7 @@
 //! group commits, so groups grow with the load without the writer ever
 //! waiting on purpose: a lone write is never delayed.
 
-use super::super::{InstanceWrite, StoreError, StoreResult};
+use super::super::{FailStop, InstanceWrite, StoreError, StoreResult};
 use super::checkpointer::Nudge;
 use super::group::{commit_group, Group};
 use super::syncer::Syncer;
@@ -76,10 +76,28 @@ pub(crate) fn spawn(
     counters: Arc<Counters>,
     checkpointer: Option<Nudge>,
     syncer: Option<Syncer>,
+    fail_stop: Arc<FailStop>,
 ) -> StoreResult<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(conn, rx, &counters, checkpointer.as_ref(), syncer.as_ref()))
+        .spawn(move || {
+            let writer = AssertUnwindSafe(|| {
+                run(
+                    conn,
+                    rx,
+                    &counters,
+                    checkpointer.as_ref(),
+                    syncer.as_ref(),
+                    &fail_stop,
+                )
+            });
+            if let Err(panic) = catch_unwind(writer) {
+                fail_stop.trip(format!(
+                    "the store writer thread died: {}",
+                    panic_message(&*panic)
+                ));
+            }
+        })
         .map_err(|e| StoreError::io("cannot start the writer thread", e))
 }
 
@@ -89,12 +107,13 @@ fn run(
     counters: &Counters,
     checkpointer: Option<&Nudge>,
     syncer: Option<&Syncer>,
+    fail_stop: &FailStop,
 ) {
     while let Ok(first) = rx.recv() {
         let mut queued = Vec::with_capacity(16);
         queued.push(first);
         drain(&rx, &mut queued);
-        let stop = process(&conn, queued, counters, syncer);
+        let stop = process(&conn, queued, counters, syncer, fail_stop);
         if let Some(nudge) = checkpointer {
             nudge.send();
         }
@@ -126,6 +145,7 @@ fn process(
     queued: Vec<Msg>,
     counters: &Counters,
     syncer: Option<&Syncer>,
+    fail_stop: &FailStop,
 ) -> bool {
     let mut group = Group::default();
     let mut runs = Vec::new();
@@ -139,7 +159,11 @@ fn process(
         }
     }
     if !group.is_empty() {
-        commit_group(conn, group, counters, syncer);
+        match fail_stop.reason() {
+            // Nothing more is committed once the store has failed.
+            Some(reason) => group.refuse(reason),
+            None => commit_group(conn, group, counters, syncer, fail_stop),
+        }
     }
     for f in runs {
         run_guarded(conn, f);

@@ -47,11 +47,18 @@ async fn a_record_commits_with_its_change_and_a_reused_key_rolls_the_change_back
         "{again:?}"
     );
     let after = store.load_instance("i").await.unwrap().unwrap();
-    assert_eq!(after.version, current.version, "nothing of the refused change");
+    assert_eq!(
+        after.version, current.version,
+        "nothing of the refused change"
+    );
     assert_eq!(store.history("i", 10, 0).await.unwrap().total, 2);
     assert_eq!(store.usage("a", "2026-05").await.unwrap(), 2);
     store.write_instance(other).await.unwrap();
-    let recorded = store.find_idempotency("a", "process-1").await.unwrap().unwrap();
+    let recorded = store
+        .find_idempotency("a", "process-1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(recorded.body, b"first");
 
     // A delete records its answer too.
@@ -59,11 +66,19 @@ async fn a_record_commits_with_its_change_and_a_reused_key_rolls_the_change_back
         .delete_instance("i", Some(&record("delete-1", "gone", 40)))
         .await
         .unwrap();
-    assert!(store.find_idempotency("a", "delete-1").await.unwrap().is_some());
+    assert!(store
+        .find_idempotency("a", "delete-1")
+        .await
+        .unwrap()
+        .is_some());
 
     // Expiry removes what is older than the cut-off only.
     assert_eq!(store.expire_idempotency(25).await.unwrap(), 2);
     assert_eq!(store.find_idempotency("a", "create-1").await.unwrap(), None);
-    assert!(store.find_idempotency("a", "delete-1").await.unwrap().is_some());
+    assert!(store
+        .find_idempotency("a", "delete-1")
+        .await
+        .unwrap()
+        .is_some());
     store.close().await.unwrap();
 }

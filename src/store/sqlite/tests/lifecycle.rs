@@ -414,3 +414,22 @@ async fn json_states_of_a_version_2_database_survive_the_upgrade() {
     assert_eq!(reloaded.initial, initial);
     store.close().await.unwrap();
 }
+
+/// Once the fail-stop latch trips, nothing more is written or acknowledged:
+/// writes and `ping` fail with `FailStopped`, reads still answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tripped_store_refuses_every_write() {
+    let (store, _path, _dir) = file_store();
+    store.create_account(&account("a")).await.unwrap();
+    store.fail_stop().trip("fsync of the WAL failed: injected");
+    assert!(matches!(
+        store.create_account(&account("b")).await,
+        Err(StoreError::FailStopped(reason)) if reason.contains("injected")
+    ));
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::FailStopped(_))
+    ));
+    assert_eq!(store.count_accounts().await.unwrap(), 1);
+    store.close().await.unwrap();
+}
