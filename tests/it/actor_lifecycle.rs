@@ -1,15 +1,29 @@
 //! Idle instance actors passivate and come back from the store; the number
 //! of live actors is bounded.
 
-mod common;
-
-use common::{ts, Options, TestServer};
-use reqwest::StatusCode;
+use crate::common::{ts, Options, TestServer};
+use reqwest::{Method, StatusCode};
 use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// The live-actor gauge of `/metrics` (set from this server's registry
+/// when rendered).
+async fn live_actors(server: &TestServer) -> f64 {
+    let text = server
+        .send(Method::GET, "/metrics", None, None, &[])
+        .await
+        .text;
+    text.lines()
+        .find_map(|line| line.strip_prefix("identity_os_instance_actors_live "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no identity_os_instance_actors_live in:\n{text}"))
+}
 
 #[tokio::test]
 async fn passivated_and_evicted_actors_resume_from_the_store() {
-    let server = TestServer::start(Options::with_config(
+    // A process: it polls the live-actor gauge, and the metrics recorder is
+    // process-wide (in-process servers of other tests would share it).
+    let server = TestServer::start_process(Options::with_config(
         "[actors]\nidle_timeout_secs = 1\nmax_live_instances = 4\n",
     ));
     let key = server.key();
@@ -31,8 +45,16 @@ async fn passivated_and_evicted_actors_resume_from_the_store() {
             assert_eq!(answer.body["snapshot"]["cycle_count"], round + 1);
         }
     }
-    // Idle long enough to passivate everything, then continue.
-    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    // Idle until everything has passivated (idle_timeout_secs = 1), then
+    // continue.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while live_actors(&server).await > 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "every idle actor passivated within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for id in &ids {
         let answer = server
             .post(
@@ -46,11 +68,13 @@ async fn passivated_and_evicted_actors_resume_from_the_store() {
             answer.body["snapshot"]["cycle_count"], 4,
             "state and throttle time survived passivation"
         );
+        // Another observation at the same time (an identical one would be
+        // answered as a retry of the last request).
         let throttled = server
             .post(
                 &format!("/v1/instances/{id}/process"),
                 &key,
-                json!({"mode_target": "order", "signal_strength": 0.6, "timestamp": ts(10)}),
+                json!({"mode_target": "order", "signal_strength": 0.7, "timestamp": ts(10)}),
             )
             .await;
         throttled.assert_error(429, "throttled");

@@ -1,8 +1,6 @@
 //! Authentication, tenant isolation and the error shape of the HTTP edge.
 
-mod common;
-
-use common::{Options, TestServer};
+use crate::common::{Options, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -317,7 +315,9 @@ async fn admin_routes_are_absent_without_a_token() {
 
 #[tokio::test]
 async fn dev_mode_needs_no_key() {
-    let server = TestServer::start(Options {
+    // A process: `--no-auth` is a CLI flag, and "no key is printed" is
+    // about the binary's stdout.
+    let server = TestServer::start_process(Options {
         args: vec!["--no-auth".into()],
         ..Options::default()
     });

@@ -1,8 +1,6 @@
 //! The command line: accounts, keys, config, backup, and refusing bad config.
 
-mod common;
-
-use common::{binary, Options, TestServer};
+use crate::common::{binary, Options, TestServer};
 use reqwest::StatusCode;
 use std::process::Command;
 
@@ -53,19 +51,22 @@ async fn accounts_and_keys_from_the_cli_work_against_a_running_server() {
     assert!(revoked, "revocation applies within the cache TTL");
 }
 
-/// Polls `check` for up to 3 s.
+/// Polls `check` every 20 ms for up to 3 s.
 async fn eventually<F, Fut>(check: F) -> bool
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..30 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
         if check().await {
             return true;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    false
 }
 
 #[tokio::test]

@@ -1,12 +1,11 @@
 //! State survives restarts and crashes; the memory backend forgets.
 
-mod common;
-
-use common::{ts, Options, TestServer};
+use crate::common::{ts, Options, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 fn obs(mode: &str, strength: f64, t: u64) -> Value {
     json!({"mode_target": mode, "signal_strength": strength, "confidence": 0.9, "timestamp": ts(t)})
@@ -126,11 +125,12 @@ async fn memory_backend_forgets_everything() {
         args: vec!["--db-backend".into(), "memory".into()],
         ..options
     };
-    let mut server = TestServer::start_in(tempdir.path(), &memory);
+    // A process: the backend is chosen with the `--db-backend` flag.
+    let mut server = TestServer::start_process_in(tempdir.path(), &memory);
     let key = server.key();
     server.create_instance(&key, "gone").await;
     server.stop();
-    let server = TestServer::start_in(tempdir.path(), &memory);
+    let server = TestServer::start_process_in(tempdir.path(), &memory);
     assert!(
         server.first_key.is_some(),
         "a fresh database bootstraps again"
@@ -152,7 +152,8 @@ async fn memory_backend_forgets_everything() {
 async fn sigkill_under_load_loses_no_acknowledged_observation() {
     let tempdir = tempfile::tempdir().unwrap();
     let options = Options::default();
-    let mut server = TestServer::start_in(tempdir.path(), &options);
+    // A process: SIGKILL is the point.
+    let mut server = TestServer::start_process_in(tempdir.path(), &options);
     let key = server.key();
     let mut ids = Vec::new();
     for i in 0..16 {
@@ -186,7 +187,23 @@ async fn sigkill_under_load_loses_no_acknowledged_observation() {
             }
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Kill once the load is well under way (every worker acknowledged,
+    // hundreds in total) instead of after a fixed time.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let counts: Vec<u64> = acknowledged
+            .iter()
+            .map(|a| a.load(Ordering::SeqCst))
+            .collect();
+        if counts.iter().all(|&n| n >= 5) && counts.iter().sum::<u64>() >= 300 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the load got under way within 30 s: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     server.kill();
     for worker in workers {
         let _ = worker.await;

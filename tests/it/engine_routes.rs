@@ -1,8 +1,6 @@
 //! Process, batch, snapshot, contract, reset, history and drift over HTTP.
 
-mod common;
-
-use common::{ts, Options, TestServer};
+use crate::common::{ts, Options, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

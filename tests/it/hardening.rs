@@ -1,9 +1,7 @@
 //! Abuse resistance: slow clients, too many connections, deep JSON, and a
 //! graceful shutdown under load that keeps every acknowledged write.
 
-mod common;
-
-use common::{ts, Options, TestServer};
+use crate::common::{ts, Options, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::io::{Read, Write};
@@ -129,7 +127,8 @@ async fn deeply_nested_json_is_a_422_not_a_crash() {
 async fn sigterm_under_load_keeps_every_acknowledged_write() {
     let tempdir = tempfile::tempdir().unwrap();
     let options = Options::default();
-    let mut server = TestServer::start_in(tempdir.path(), &options);
+    // A process: SIGTERM is the point.
+    let mut server = TestServer::start_process_in(tempdir.path(), &options);
     let key = server.key();
     let mut ids = Vec::new();
     for i in 0..8 {
@@ -163,7 +162,23 @@ async fn sigterm_under_load_keeps_every_acknowledged_write() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // SIGTERM once every worker has had writes acknowledged (the load is
+    // under way) instead of after a fixed time.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let counts: Vec<u64> = acknowledged
+            .iter()
+            .map(|a| a.load(Ordering::SeqCst))
+            .collect();
+        if counts.iter().all(|&n| n >= 20) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the load got under way within 30 s: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let started = Instant::now();
     server.stop();
     assert!(

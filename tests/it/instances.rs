@@ -1,8 +1,6 @@
 //! Instance CRUD over real HTTP.
 
-mod common;
-
-use common::{Options, TestServer};
+use crate::common::{Options, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -1,12 +1,10 @@
 //! Per-minute rate limits, monthly quotas, instance limits and the headers.
 
-mod common;
-
-use common::{ts, Options, TestServer, ADMIN_TOKEN};
+use crate::common::{ts, Options, TestServer, ADMIN_TOKEN};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-fn header_u64(answer: &common::Answer, name: &str) -> u64 {
+fn header_u64(answer: &crate::common::Answer, name: &str) -> u64 {
     answer
         .header(name)
         .unwrap_or_else(|| panic!("{name} missing on {} {}", answer.status, answer.text))
@@ -45,9 +43,29 @@ async fn free_tier_bursts_ten_then_is_rate_limited_and_recovers() {
     assert!(header_u64(&limited, "retry-after") >= 1);
     assert_eq!(header_u64(&limited, "x-ratelimit-remaining"), 0);
     assert_eq!(header_u64(&limited, "x-ratelimit-limit"), 10);
-    // 10 per minute = one request every 6 s comes back.
-    tokio::time::sleep(std::time::Duration::from_millis(6_200)).await;
-    let again = server.get("/v1/instances", &key).await;
+    // 10 per minute = one request every 6 s comes back. Waiting for that
+    // costs 6 s, so the recovery is checked on a faster free tier: 120 per
+    // minute = one request every 0.5 s, announced as Retry-After: 1 (whole
+    // seconds, rounded up); after waiting that long a request gets through.
+    let fast = TestServer::start(Options::admin("[tiers.free]\nrate_per_minute = 120\n"));
+    let (_, key) = fast.account("free").await;
+    // Spend the burst (a token may come back meanwhile on a slow machine).
+    let mut sent = 0;
+    let limited = loop {
+        let answer = fast.get("/v1/instances", &key).await;
+        assert_eq!(header_u64(&answer, "x-ratelimit-limit"), 120);
+        if answer.status != StatusCode::OK {
+            break answer;
+        }
+        sent += 1;
+        assert!(sent <= 240, "limited after the burst of 120");
+    };
+    assert!(sent >= 120, "the whole burst of 120 was allowed: {sent}");
+    limited.assert_error(429, "rate_limited");
+    let retry_after = header_u64(&limited, "retry-after");
+    assert_eq!(retry_after, 1, "0.5 s rounded up to whole seconds");
+    tokio::time::sleep(std::time::Duration::from_millis(retry_after * 1000 + 100)).await;
+    let again = fast.get("/v1/instances", &key).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
 }
 

@@ -1,11 +1,10 @@
-//! `identity-os loadtest` against a real server: the summary it prints must
-//! agree with the server's own records (every observation the tool counts
-//! as successful is in an instance's history, and nothing else is), and a
-//! rerun with `--reuse` keeps its caller timestamps monotonic.
+//! `identity-os loadtest` (the binary) against a server (in-process): the
+//! summary it prints must agree with the server's own records (every
+//! observation the tool counts as successful is in an instance's history,
+//! and nothing else is), and a rerun with `--reuse` keeps its caller
+//! timestamps monotonic.
 
-mod common;
-
-use common::{binary, Options, TestServer};
+use crate::common::{binary, Options, TestServer};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -71,7 +70,7 @@ async fn summary_matches_the_servers_history() {
     let first = loadtest(
         &server,
         &dir.path().join("first.json"),
-        &["--instances", "4", "--concurrency", "4", "--duration", "3s"],
+        &["--instances", "4", "--concurrency", "4", "--duration", "1s"],
     );
     assert_clean(&first);
     assert_eq!(first["instances"], 4);

@@ -1,9 +1,7 @@
 //! The log is buffered (src/logging.rs): prove that lines still reach the
 //! log while the server runs, without waiting for exit or a full buffer.
 
-mod common;
-
-use common::{Options, TestServer};
+use crate::common::{Options, TestServer};
 use reqwest::Method;
 use std::time::{Duration, Instant};
 
@@ -23,7 +21,8 @@ fn wait_for(log: &std::path::Path, needle: &str, limit: Duration) -> Option<Dura
 async fn access_log_lines_are_written_while_the_server_runs() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
-    let server = TestServer::start(Options {
+    // A process: the log under test is the binary's stderr.
+    let server = TestServer::start_process(Options {
         log_file: Some(log.clone()),
         env: vec![("RUST_LOG".into(), "info".into())],
         ..Options::default()

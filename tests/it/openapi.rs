@@ -2,9 +2,7 @@
 //! their security, success and error answers; `/docs` is off by default and
 //! an HTML page when enabled.
 
-mod common;
-
-use common::{Options, TestServer};
+use crate::common::{Options, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -77,10 +75,9 @@ fn schema<'a>(document: &'a Value, name: &str) -> &'a Value {
 
 #[tokio::test]
 async fn the_document_covers_every_route_with_its_answers() {
-    let server = TestServer::start(Options {
-        env: vec![("IDENTITY_OS_ADMIN_TOKEN".into(), "admin-secret".into())],
-        ..Options::default()
-    });
+    let server = TestServer::start(Options::with_config(
+        "[auth]\nadmin_token = \"admin-secret\"\n",
+    ));
     let doc = document(&server).await;
     assert!(
         doc["openapi"]
@@ -281,7 +278,8 @@ async fn docs_page_is_off_by_default_and_html_when_enabled() {
         .await
         .assert_error(404, "not_found");
 
-    let on = TestServer::start(Options {
+    // A process: this is also the one test of IDENTITY_OS_DOCS_ENABLED.
+    let on = TestServer::start_process(Options {
         env: vec![("IDENTITY_OS_DOCS_ENABLED".into(), "true".into())],
         ..Options::default()
     });

@@ -1,8 +1,6 @@
 //! Personas and the personality test over HTTP.
 
-mod common;
-
-use common::{Options, TestServer};
+use crate::common::{Options, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,15 +1,12 @@
 //! Runs the official Python SDK (identity-os-sdk 0.9.0, installed by the
-//! test command) against the real server.
+//! test command) against the server (in-process).
 
-mod common;
-
-use common::{Options, TestServer};
+use crate::common::{Options, TestServer};
 use std::process::Command;
 
 #[test]
 fn python_sdk_drives_every_method() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let server = runtime.block_on(async { TestServer::start(Options::default()) });
+    let server = TestServer::start(Options::default());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/sdk_conformance.py");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let output = Command::new(python)

@@ -1,9 +1,7 @@
 //! Security properties that are not covered elsewhere (see SECURITY.md for
 //! the full OWASP API Top 10 mapping).
 
-mod common;
-
-use common::{Options, TestServer};
+use crate::common::{Options, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -36,7 +34,8 @@ async fn security_headers_are_on_every_response() {
 async fn logs_never_contain_keys_or_request_bodies() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
-    let mut server = TestServer::start(Options {
+    // A process: the log under test is the binary's stderr.
+    let mut server = TestServer::start_process(Options {
         log_file: Some(log.clone()),
         env: vec![("RUST_LOG".into(), "debug".into())],
         ..Options::default()

@@ -4,14 +4,12 @@
 
 #![cfg(feature = "fault-injection")]
 
-mod common;
-
-use common::{ts, Options, TestServer};
+use crate::common::{ts, Options, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
 
 /// Fires a fault route: a generic JSON 500 that leaks nothing of the panic.
-async fn crash(server: &TestServer, key: &str, path: &str) -> common::Answer {
+async fn crash(server: &TestServer, key: &str, path: &str) -> crate::common::Answer {
     let crashed = server.post(path, key, json!({})).await;
     crashed.assert_error(500, "internal");
     assert!(

@@ -1,8 +1,6 @@
 //! `MIN_CYCLE_INTERVAL` throttling with and without caller timestamps.
 
-mod common;
-
-use common::{ts, Options, TestServer};
+use crate::common::{ts, Options, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -1,15 +1,18 @@
 //! Checkout, portal, Stripe failures and an unconfigured server.
 
-use crate::common::{Options, TestServer, ADMIN_TOKEN};
-use crate::{
-    admin_account, billing_server, event, now, post_webhook, sign, SECRET_KEY, WEBHOOK_SECRET,
+use super::{
+    admin_account, billing_server, billing_server_from_env, event, now, post_webhook, sign,
+    SECRET_KEY, WEBHOOK_SECRET,
 };
+use crate::common::{Options, TestServer, ADMIN_TOKEN};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkout_sends_price_customer_and_metadata_with_the_secret_key() {
-    let (server, fake) = billing_server().await;
+    // A process configured by the STRIPE_* environment variables: the one
+    // test of those names (the other billing tests use `[billing]` keys).
+    let (server, fake) = billing_server_from_env().await;
     let (account, key) = server.account("free").await;
 
     let answer = server

@@ -1,13 +1,12 @@
-//! Billing (Stripe) over real HTTP: the real server binary, a local fake
-//! Stripe, and webhook payloads signed for real with HMAC-SHA256.
+//! Billing (Stripe) over real HTTP: the server (in-process, and once as
+//! the real binary configured from the environment), a local fake Stripe,
+//! and webhook payloads signed for real with HMAC-SHA256.
 
 mod checkout;
-#[path = "../common/mod.rs"]
-mod common;
 mod fake_stripe;
 mod webhooks;
 
-use common::{Answer, Options, TestServer, ADMIN_TOKEN};
+use crate::common::{Answer, Options, ProcessServer, TestServer, ADMIN_TOKEN};
 use fake_stripe::FakeStripe;
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
@@ -17,21 +16,51 @@ use sha2::Sha256;
 pub(crate) const SECRET_KEY: &str = "sk_test_identity_os";
 pub(crate) const WEBHOOK_SECRET: &str = "whsec_test_identity_os";
 
-/// A server with billing configured against a fresh fake Stripe.
+/// The Stripe settings of [`billing_server`]: names of the environment
+/// variables operators set, the `[billing]` keys they map to, and values.
+fn stripe_settings(fake: &FakeStripe) -> [(&'static str, &'static str, String); 5] {
+    [
+        ("STRIPE_SECRET_KEY", "stripe_secret_key", SECRET_KEY.into()),
+        (
+            "STRIPE_WEBHOOK_SECRET",
+            "stripe_webhook_secret",
+            WEBHOOK_SECRET.into(),
+        ),
+        (
+            "STRIPE_PRICE_INDIE",
+            "stripe_price_indie",
+            "price_indie_test".into(),
+        ),
+        (
+            "STRIPE_PRICE_PRO",
+            "stripe_price_pro",
+            "price_pro_test".into(),
+        ),
+        ("STRIPE_API_BASE", "stripe_api_base", fake.base_url.clone()),
+    ]
+}
+
+/// A server (in-process) with billing configured, through the `[billing]`
+/// keys, against a fresh fake Stripe.
 pub(crate) async fn billing_server() -> (TestServer, FakeStripe) {
     let fake = FakeStripe::start().await;
+    let mut billing = String::from("[billing]\n");
+    for (_, key, value) in stripe_settings(&fake) {
+        billing.push_str(&format!("{key} = \"{value}\"\n"));
+    }
+    (TestServer::start(Options::admin(&billing)), fake)
+}
+
+/// A server process with billing configured the way operators do it: the
+/// `STRIPE_*` environment variables, against a fresh fake Stripe.
+pub(crate) async fn billing_server_from_env() -> (ProcessServer, FakeStripe) {
+    let fake = FakeStripe::start().await;
     let mut options = Options::admin("");
-    options.env = [
-        ("STRIPE_SECRET_KEY", SECRET_KEY),
-        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-        ("STRIPE_PRICE_INDIE", "price_indie_test"),
-        ("STRIPE_PRICE_PRO", "price_pro_test"),
-        ("STRIPE_API_BASE", fake.base_url.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    (TestServer::start(options), fake)
+    options.env = stripe_settings(&fake)
+        .into_iter()
+        .map(|(var, _, value)| (var.to_string(), value))
+        .collect();
+    (TestServer::start_process(options), fake)
 }
 
 /// Stripe's scheme: hex HMAC-SHA256 of `"{t}.{body}"`, keyed with the

@@ -1,6 +1,6 @@
 //! Webhooks: signature verification, tier changes, idempotency, ordering.
 
-use crate::{
+use super::{
     admin_account, billing_server, completed_checkout, deliver, event, now, post_webhook, sign,
     subscription, WEBHOOK_SECRET,
 };

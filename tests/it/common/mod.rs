@@ -1,19 +1,45 @@
-//! Test harness: starts the real `identity-os` binary on a random port in a
-//! temporary directory and talks to it over real HTTP.
+//! Test harness: starts a server on a random port in a temporary directory
+//! and talks to it over real HTTP.
+//!
+//! Two ways to run the server:
+//!
+//! - **in-process** ([`TestServer::start`], [`TestServer::start_in`]): the
+//!   library's [`Server`] on its own multi-thread tokio runtime, on its own
+//!   thread, built from the same TOML a process would read. The default:
+//!   no process start, no binary to relink.
+//! - **process** ([`TestServer::start_process`],
+//!   [`TestServer::start_process_in`]): the real `identity-os serve` binary,
+//!   for what needs a process boundary: SIGKILL and SIGTERM, CLI arguments,
+//!   environment variables, the server's own log on stderr, and metrics
+//!   (the Prometheus recorder is process-wide, so in-process servers of
+//!   concurrent tests would share its counters). Only a [`ProcessServer`]
+//!   can be killed.
+//!
+//! `start`/`start_in` with options only a process understands (`env`,
+//! `args`, `log_file`) start a process too rather than ignore them.
 
 #![allow(dead_code)]
 
+use identity_os::config::Config;
+use identity_os::server::Server;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// A running server process.
+/// How long a server may take to start.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Worker threads of each in-process server's runtime.
+const SERVER_WORKER_THREADS: usize = 2;
+
+/// A running server (in-process or a process) and a client for it.
 pub struct TestServer {
-    child: Option<Child>,
+    running: Running,
     pub base_url: String,
     /// The first key printed on first start (None on a restart).
     pub first_key: Option<String>,
@@ -22,16 +48,153 @@ pub struct TestServer {
     pub client: Client,
 }
 
+/// What [`TestServer::stop`] has to stop.
+enum Running {
+    InProcess(InProcess),
+    Process(Child),
+    Stopped,
+}
+
+/// An in-process server: a thread that runs the server on its own runtime
+/// until `shutdown` fires (or is dropped), and returns once `serve` has
+/// closed the store.
+struct InProcess {
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    /// What the thread drops after the server has shut down (the temp dir
+    /// of a server that is dropped without waiting).
+    leftovers: mpsc::Sender<tempfile::TempDir>,
+    thread: JoinHandle<Result<(), String>>,
+}
+
+impl InProcess {
+    /// Starts `config`'s server on a listener on 127.0.0.1:0; returns the
+    /// handle, the base URL and the first key.
+    fn start(config: Config) -> (InProcess, String, Option<String>) {
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(String, Option<String>), String>>();
+        let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let (leftovers, leftovers_rx) = mpsc::channel::<tempfile::TempDir>();
+        let thread = std::thread::Builder::new()
+            .name("test-server".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(SERVER_WORKER_THREADS)
+                    .thread_name("test-server-worker")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("server runtime: {e}"));
+                let runtime = match runtime {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.clone()));
+                        return Err(e);
+                    }
+                };
+                let served = runtime.block_on(async move {
+                    let started = async {
+                        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                            .await
+                            .map_err(|e| format!("bind: {e}"))?;
+                        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                        let server = Server::start(config).await.map_err(|e| e.to_string())?;
+                        let first_key = server.first_key().map(|(_, key)| key.to_string());
+                        Ok::<_, String>((listener, server, format!("http://{addr}"), first_key))
+                    };
+                    let (listener, server) = match started.await {
+                        Ok((listener, server, url, first_key)) => {
+                            let _ = ready_tx.send(Ok((url, first_key)));
+                            (listener, server)
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.clone()));
+                            return Err(e);
+                        }
+                    };
+                    let stopped = async {
+                        let _ = shutdown_rx.await;
+                    };
+                    server
+                        .serve(listener, stopped)
+                        .await
+                        .map_err(|e| format!("shutdown: {e}"))
+                });
+                runtime.shutdown_timeout(Duration::from_secs(10));
+                // Sent before the shutdown signal, so already here.
+                drop(leftovers_rx.try_iter().collect::<Vec<_>>());
+                served
+            })
+            .expect("spawn server thread");
+        let (base_url, first_key) = ready_rx
+            .recv_timeout(START_TIMEOUT)
+            .expect("in-process server started within 30 s")
+            .unwrap_or_else(|e| panic!("in-process server failed to start: {e}"));
+        let handle = InProcess {
+            shutdown,
+            leftovers,
+            thread,
+        };
+        (handle, base_url, first_key)
+    }
+
+    /// Shuts the server down and waits until `serve` has returned.
+    fn stop(self) {
+        let _ = self.shutdown.send(());
+        match self.thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("in-process server: {e}"),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Shuts the server down without waiting (closing the store takes a
+    /// few hundred ms); its thread drops `tempdir` once it is done.
+    fn stop_in_background(self, tempdir: Option<tempfile::TempDir>) {
+        if let Some(tempdir) = tempdir {
+            let _ = self.leftovers.send(tempdir);
+        }
+        let _ = self.shutdown.send(());
+    }
+}
+
+/// A server running as a real `identity-os` process: everything a
+/// [`TestServer`] does, plus [`ProcessServer::kill`].
+pub struct ProcessServer(TestServer);
+
+impl Deref for ProcessServer {
+    type Target = TestServer;
+    fn deref(&self) -> &TestServer {
+        &self.0
+    }
+}
+
+impl DerefMut for ProcessServer {
+    fn deref_mut(&mut self) -> &mut TestServer {
+        &mut self.0
+    }
+}
+
+impl ProcessServer {
+    /// Kills the server with SIGKILL (a crash) and waits for it to exit.
+    pub fn kill(&mut self) {
+        if let Running::Process(mut child) =
+            std::mem::replace(&mut self.0.running, Running::Stopped)
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// How to start a server.
 #[derive(Clone, Default)]
 pub struct Options {
     /// Extra TOML appended to the config file.
     pub config: String,
-    /// Extra environment variables.
+    /// Extra environment variables (process only).
     pub env: Vec<(String, String)>,
-    /// Extra CLI arguments after `serve`.
+    /// Extra CLI arguments after `serve` (process only).
     pub args: Vec<String>,
-    /// Send the server's log (stderr) to this file instead of the terminal.
+    /// Send the server's log (stderr) to this file instead of the terminal
+    /// (process only).
     pub log_file: Option<PathBuf>,
 }
 
@@ -41,6 +204,11 @@ impl Options {
             config: config.to_string(),
             ..Options::default()
         }
+    }
+
+    /// Whether these options only make sense for a process.
+    fn needs_process(&self) -> bool {
+        !self.env.is_empty() || !self.args.is_empty() || self.log_file.is_some()
     }
 }
 
@@ -77,28 +245,69 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_identity-os")
 }
 
+/// Writes the config file both kinds of server (and the CLI) read: the
+/// SQLite file under `dir/data`, `normal` durability, then `options.config`.
+fn write_config(dir: &Path, options: &Options) -> (PathBuf, String) {
+    let path = dir.join("test.toml");
+    let text = format!(
+        "[storage]\nsqlite_path = \"{}\"\ndurability = \"normal\"\n{}\n",
+        dir.join("data/identity-os.db").display(),
+        options.config
+    );
+    std::fs::write(&path, &text).expect("write config");
+    (path, text)
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client")
+}
+
 impl TestServer {
-    /// Starts a fresh server (SQLite file in a new temp dir).
+    /// Starts a fresh server (SQLite file in a new temp dir), in-process
+    /// unless the options need a process.
     pub fn start(options: Options) -> TestServer {
         let tempdir = tempfile::tempdir().expect("tempdir");
-        let dir = tempdir.path().to_path_buf();
-        let mut server = Self::start_in(&dir, &options);
+        let mut server = Self::start_in(tempdir.path(), &options);
         server._tempdir = Some(tempdir);
         server
     }
 
-    /// Starts a server whose data lives in `dir` (to restart on the same data).
+    /// Starts a server whose data lives in `dir` (to restart on the same
+    /// data), in-process unless the options need a process.
     pub fn start_in(dir: &Path, options: &Options) -> TestServer {
-        let config_path = dir.join("test.toml");
-        std::fs::write(
-            &config_path,
-            format!(
-                "[storage]\nsqlite_path = \"{}\"\ndurability = \"normal\"\n{}\n",
-                dir.join("data/identity-os.db").display(),
-                options.config
-            ),
-        )
-        .expect("write config");
+        if options.needs_process() {
+            return Self::start_process_in(dir, options).0;
+        }
+        let (_, text) = write_config(dir, options);
+        let mut config = Config::from_toml(&text).expect("valid test configuration");
+        // Informational only: the harness binds the listener itself.
+        config.server.bind = "127.0.0.1:0".into();
+        let (handle, base_url, first_key) = InProcess::start(config);
+        TestServer {
+            running: Running::InProcess(handle),
+            base_url,
+            first_key,
+            dir: dir.to_path_buf(),
+            _tempdir: None,
+            client: client(),
+        }
+    }
+
+    /// Starts a fresh server as a real `identity-os` process.
+    pub fn start_process(options: Options) -> ProcessServer {
+        let tempdir = tempfile::tempdir().expect("tempdir");
+        let mut server = Self::start_process_in(tempdir.path(), &options);
+        server.0._tempdir = Some(tempdir);
+        server
+    }
+
+    /// Starts a real `identity-os` process whose data lives in `dir`.
+    pub fn start_process_in(dir: &Path, options: &Options) -> ProcessServer {
+        let (config_path, _) = write_config(dir, options);
         let mut command = Command::new(binary());
         command
             .current_dir(dir)
@@ -132,7 +341,7 @@ impl TestServer {
         let mut first_key = None;
         let base_url = loop {
             let line = rx
-                .recv_timeout(Duration::from_secs(30))
+                .recv_timeout(START_TIMEOUT)
                 .expect("server printed `listening on` within 30 s");
             let trimmed = line.trim();
             if trimmed.starts_with("idos_sk_") {
@@ -142,19 +351,19 @@ impl TestServer {
                 break url.to_string();
             }
         };
-        let client = Client::builder()
-            .timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(64)
-            .build()
-            .expect("client");
-        TestServer {
-            child: Some(child),
+        ProcessServer(TestServer {
+            running: Running::Process(child),
             base_url,
             first_key,
             dir: dir.to_path_buf(),
             _tempdir: None,
-            client,
-        }
+            client: client(),
+        })
+    }
+
+    /// Whether this server runs in this process.
+    pub fn in_process(&self) -> bool {
+        matches!(self.running, Running::InProcess(_))
     }
 
     pub fn key(&self) -> String {
@@ -255,29 +464,38 @@ impl TestServer {
         String::from_utf8_lossy(&output.stdout).to_string()
     }
 
-    /// Stops the server with SIGTERM (graceful) and waits.
+    /// Stops the server gracefully and waits until it has shut down (store
+    /// flushed and closed), so a restart on the same `dir` sees everything:
+    /// an in-process server gets its shutdown signal, a process SIGTERM.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let _ = child.wait();
-        }
-    }
-
-    /// Kills the server with SIGKILL (a crash).
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        match std::mem::replace(&mut self.running, Running::Stopped) {
+            Running::InProcess(server) => server.stop(),
+            Running::Process(mut child) => {
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(child.id().to_string())
+                    .status();
+                let _ = child.wait();
+            }
+            Running::Stopped => {}
         }
     }
 }
 
 impl Drop for TestServer {
+    /// A process is killed, as a crash would (nothing to wait for). An
+    /// in-process server is told to shut down and finishes in the
+    /// background, taking its temp dir along; a test that restarts on the
+    /// same data calls [`TestServer::stop`], which waits.
     fn drop(&mut self) {
-        self.kill();
+        match std::mem::replace(&mut self.running, Running::Stopped) {
+            Running::InProcess(server) => server.stop_in_background(self._tempdir.take()),
+            Running::Process(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Running::Stopped => {}
+        }
     }
 }
 

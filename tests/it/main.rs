@@ -1,0 +1,26 @@
+//! The integration tests: one test crate (one binary to link), every
+//! module a former `tests/*.rs` file. Servers run in-process unless a test
+//! needs a process boundary (`common`, "Two ways to run the server").
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod actor_lifecycle;
+mod auth_and_errors;
+mod billing;
+mod cli;
+mod durability;
+mod engine_routes;
+mod hardening;
+mod instances;
+mod limits;
+mod loadtest;
+mod logging;
+mod metrics;
+mod openapi;
+mod personas_and_test;
+mod sdk_conformance;
+mod security;
+mod supervision;
+mod throttle;
