@@ -337,9 +337,15 @@ pub struct BillingChange {
     /// old plan cancelled after an upgrade) is recorded but not applied.
     pub switches_subscription: bool,
     /// The event's `created` (unix seconds). Stripe does not deliver events
-    /// in order: an event older than the newest one already applied to the
-    /// account is recorded but changes nothing.
+    /// in order: an unverified change from an event older than the newest
+    /// one already applied to the account is recorded but changes nothing.
     pub event_created: i64,
+    /// True when the change is the subscription as fetched from Stripe
+    /// while the event was handled, not the event's payload: it is current
+    /// whatever the event's `created` (which has a resolution of one
+    /// second), and only such a change, showing the subscription
+    /// `active`/`trialing`, may bring a cancelled subscription back.
+    pub verified: bool,
 }
 
 /// What [`Store::apply_billing_event`] did with an event.
@@ -350,7 +356,9 @@ pub enum BillingEventOutcome {
     /// The event id was processed before: nothing changed.
     Replayed,
     /// Recorded, not applied: the account already reflects a newer event,
-    /// or the event is about a subscription the account has moved away from.
+    /// the event is about a subscription the account has moved away from,
+    /// or about a subscription recorded as ended (`canceled`,
+    /// `incomplete_expired`) that Stripe does not show live again.
     Stale { account_id: String },
     /// Recorded, not applied: no account matches the event.
     NoAccount,

@@ -1,17 +1,21 @@
 //! The billing actor: the only component that talks to Stripe.
 //!
-//! It owns the Stripe client and the plan/price table. Webhook events are
-//! applied inline (one store transaction each, so they answer fast and in
-//! arrival order). Stripe calls run in tasks the actor spawns, so a slow
-//! Stripe never holds up the mailbox (and with it the webhooks); each
-//! spawned call answers its own reply port.
+//! It owns the Stripe client and the plan/price table. Every Stripe call
+//! runs in a task the actor spawns, so a slow Stripe never holds up the
+//! mailbox; each spawned task answers its own reply port. Webhook events
+//! that may be stale or out of order are checked against the subscription
+//! as Stripe has it now (fetched, then applied in one store transaction);
+//! the events of one subscription go through one lane at a time, so each
+//! applies a fetch made after the previous one was committed.
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
+use tokio::sync::{Mutex, MutexGuard};
 
-use crate::store::{Account, BillingEventOutcome, Store, StoreError};
+use crate::store::{Account, BillingChange, BillingEventOutcome, Store};
 
-use super::events::{interpret, Action, PlanPrices, StripeEvent};
+use super::events::{interpret, Action, PlanPrices, StripeEvent, Verify};
 use super::stripe_api::{CheckoutParams, CheckoutSession, StripeApi};
 use super::BillingError;
 
@@ -55,6 +59,38 @@ pub struct BillingContext {
     pub plans: PlanPrices,
     pub success_url: String,
     pub cancel_url: String,
+    pub lanes: Lanes,
+}
+
+/// Serialises the webhook events of one subscription (fetch, then commit)
+/// while events of other subscriptions proceed: a fixed set of locks, a
+/// subscription id always hashing to the same one.
+pub struct Lanes {
+    locks: Vec<Mutex<()>>,
+}
+
+impl Lanes {
+    const COUNT: usize = 64;
+
+    pub fn new() -> Lanes {
+        Lanes {
+            locks: (0..Self::COUNT).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    /// The lane of `subscription_id`, held until the guard drops.
+    async fn enter(&self, subscription_id: &str) -> MutexGuard<'_, ()> {
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(subscription_id);
+        // The modulo keeps the index below COUNT, so it fits a usize.
+        let index = (hash % Self::COUNT as u64) as usize;
+        self.locks[index].lock().await
+    }
+}
+
+impl Default for Lanes {
+    fn default() -> Self {
+        Lanes::new()
+    }
 }
 
 impl BillingContext {
@@ -115,24 +151,94 @@ impl BillingContext {
             .await?)
     }
 
-    async fn apply(&self, event: &StripeEvent) -> Result<EventResult, StoreError> {
-        let (account_id, change) = match interpret(event, &self.plans) {
+    async fn apply(&self, event: &StripeEvent) -> Result<EventResult, BillingError> {
+        match interpret(event, &self.plans) {
             Action::Ignore => {
                 tracing::debug!(event = %event.id, kind = %event.event_type, "stripe event ignored");
-                return Ok(EventResult::Ignored);
+                Ok(EventResult::Ignored)
             }
-            Action::Apply { account_id, change } => (account_id, change),
+            Action::Apply { account_id, change } => {
+                let _lane = match change.subscription_id.as_deref() {
+                    Some(subscription) => Some(self.lanes.enter(subscription).await),
+                    None => None,
+                };
+                self.record(event, account_id.as_deref(), &change).await
+            }
+            Action::Verify(verify) => {
+                let _lane = self.lanes.enter(&verify.subscription_id).await;
+                self.verify_and_record(event, &verify).await
+            }
+        }
+    }
+
+    /// Fetches the event's subscription and applies what Stripe says of
+    /// it. A failed fetch fails the webhook (5xx, event id not recorded),
+    /// so Stripe delivers it again later.
+    async fn verify_and_record(
+        &self,
+        event: &StripeEvent,
+        verify: &Verify,
+    ) -> Result<EventResult, BillingError> {
+        if !self.matches_an_account(verify).await? {
+            // Nothing here to change (e.g. a Stripe account shared with
+            // other products): recorded without asking Stripe.
+            let (account_id, change) = verify.unverified();
+            return self.record(event, account_id.as_deref(), &change).await;
+        }
+        let fetched = match self
+            .stripe
+            .retrieve_subscription(&verify.subscription_id)
+            .await
+        {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                tracing::warn!(event = %event.id, kind = %event.event_type,
+                    subscription = %verify.subscription_id, %error,
+                    "stripe subscription fetch failed; the webhook answers 500 so Stripe retries");
+                return Err(error.into());
+            }
         };
+        let (account_id, change) = verify.with(&fetched, &self.plans);
+        self.record(event, account_id.as_deref(), &change).await
+    }
+
+    /// Whether the account the event names, or the owner of its customer,
+    /// exists.
+    async fn matches_an_account(&self, verify: &Verify) -> Result<bool, BillingError> {
+        if let Some(account) = verify.account_id.as_deref() {
+            if self.store.get_account(account).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(match verify.customer_id.as_deref() {
+            Some(customer) => self
+                .store
+                .find_account_by_stripe_customer(customer)
+                .await?
+                .is_some(),
+            None => false,
+        })
+    }
+
+    /// Records the event id and applies the change, in one transaction.
+    async fn record(
+        &self,
+        event: &StripeEvent,
+        account_id: Option<&str>,
+        change: &BillingChange,
+    ) -> Result<EventResult, BillingError> {
         let outcome = self
             .store
-            .apply_billing_event(&event.id, &event.event_type, account_id.as_deref(), &change)
+            .apply_billing_event(&event.id, &event.event_type, account_id, change)
             .await?;
         match &outcome {
             BillingEventOutcome::NoAccount => {
                 tracing::warn!(event = %event.id, kind = %event.event_type, "stripe event matches no account")
             }
             other => {
-                tracing::info!(event = %event.id, kind = %event.event_type, tier = ?change.tier, outcome = ?other, "stripe event processed")
+                tracing::info!(event = %event.id, kind = %event.event_type, tier = ?change.tier,
+                    status = ?change.subscription_status, verified = change.verified,
+                    outcome = ?other, "stripe event processed")
             }
         }
         Ok(EventResult::Handled(outcome))
@@ -192,8 +298,10 @@ impl Actor for BillingActor {
                 });
             }
             BillingMessage::ApplyEvent { event, reply } => {
-                let result = context.apply(&event).await.map_err(BillingError::from);
-                let _ = reply.send(result);
+                let context = Arc::clone(context);
+                tokio::spawn(async move {
+                    let _ = reply.send(context.apply(&event).await);
+                });
             }
         }
         Ok(())

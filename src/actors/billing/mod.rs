@@ -6,7 +6,9 @@
 //!   when Stripe is not configured.
 //! - signature.rs: `Stripe-Signature` verification (local HMAC work, done
 //!   on the request's task before anything is parsed).
-//! - events.rs: which event changes what.
+//! - events.rs: which event changes what; subscription events and
+//!   checkouts are decided by the subscription as fetched from Stripe
+//!   (status and current price), not by the event's payload.
 //! - stripe_api.rs: the Stripe requests (async-stripe).
 //!
 //! A tier change is one store write; authentication reloads the account on
@@ -17,7 +19,7 @@ mod events;
 mod signature;
 mod stripe_api;
 
-pub use actor::{BillingActor, BillingContext, BillingMessage, EventResult};
+pub use actor::{BillingActor, BillingContext, BillingMessage, EventResult, Lanes};
 pub use events::{PlanPrices, StripeEvent};
 pub use signature::SignatureError;
 pub use stripe_api::{CheckoutSession, StripeFailure};
@@ -99,6 +101,7 @@ impl BillingHandle {
             plans,
             success_url: config.success_url.clone(),
             cancel_url: config.cancel_url.clone(),
+            lanes: Lanes::new(),
         });
         let (actor, _) = Actor::spawn(None, BillingActor, context)
             .await
@@ -166,7 +169,10 @@ impl BillingHandle {
         StripeEvent::parse(body).ok_or(WebhookError::NotAnEvent)
     }
 
-    /// Applies a verified event (at most once per event id).
+    /// Applies a verified event (at most once per event id). Fails with
+    /// [`BillingError::Stripe`] when the event's subscription cannot be
+    /// fetched: the event is then not recorded, and the webhook's 5xx makes
+    /// Stripe deliver it again.
     pub async fn apply_event(&self, event: StripeEvent) -> Result<EventResult, BillingError> {
         self.call(|reply| BillingMessage::ApplyEvent { event, reply })
             .await

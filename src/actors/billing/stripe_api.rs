@@ -1,6 +1,8 @@
-//! The three Stripe calls billing makes, over async-stripe (1.0 line: the
-//! typed request builders do the form encoding Stripe expects, e.g.
-//! `line_items[0][price]`, `metadata[account_id]`).
+//! The Stripe calls billing makes, over async-stripe (1.0 line: the typed
+//! request builders do the form encoding Stripe expects, e.g.
+//! `line_items[0][price]`, `metadata[account_id]`): create a customer, a
+//! Checkout Session and a portal session, and retrieve a subscription
+//! (what webhook events are checked against).
 //!
 //! The API base URL is configurable (`[billing] stripe_api_base`,
 //! `STRIPE_API_BASE`) so tests can point the client at a local fake; the
@@ -11,11 +13,14 @@ use std::time::Duration;
 
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_billing::subscription::RetrieveSubscription;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
 };
 use stripe_checkout::CheckoutSessionMode;
 use stripe_core::customer::CreateCustomer;
+
+use super::events::FetchedSubscription;
 
 /// Per-attempt timeout of a Stripe request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -23,6 +28,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Attempts for session creation (retries reuse one idempotency key, so a
 /// retried POST never creates two sessions).
 const ATTEMPTS: u32 = 2;
+
+/// Per-attempt timeout of retrieving a subscription while a webhook waits:
+/// two attempts stay well inside the time Stripe gives a webhook to answer.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A Stripe call that failed; the detail is for the log, not the client.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +149,41 @@ impl StripeApi {
             id: session.id.as_str().to_owned(),
             url,
         })
+    }
+
+    /// Retrieves a subscription as Stripe has it now
+    /// (`GET /v1/subscriptions/{id}`), reduced to what billing decides on.
+    /// A GET changes nothing, so it is retried on transient failures.
+    pub async fn retrieve_subscription(
+        &self,
+        subscription_id: &str,
+    ) -> Result<FetchedSubscription, StripeFailure> {
+        let subscription = RetrieveSubscription::new(subscription_id)
+            .customize()
+            .request_strategy(RequestStrategy::Retry(ATTEMPTS))
+            .timeout(FETCH_TIMEOUT)
+            .send(&self.client)
+            .await?;
+        let fetched = FetchedSubscription {
+            id: subscription.id.as_str().to_owned(),
+            customer_id: subscription.customer.id().as_str().to_owned(),
+            status: subscription.status.as_str().to_owned(),
+            price_ids: subscription
+                .items
+                .data
+                .iter()
+                .map(|item| item.price.id.as_str().to_owned())
+                .collect(),
+            account_id: subscription.metadata.get("account_id").cloned(),
+            plan: subscription.metadata.get("plan").cloned(),
+        };
+        if fetched.id != subscription_id {
+            return Err(StripeFailure(format!(
+                "asked for subscription {subscription_id}, got {}",
+                fetched.id
+            )));
+        }
+        Ok(fetched)
     }
 
     /// Creates a customer-portal session; returns its URL.

@@ -149,24 +149,61 @@ pub(crate) fn apply_event(
     Ok(outcome)
 }
 
+/// Subscription statuses Stripe never leaves: the subscription is over.
+fn is_ended(status: Option<&str>) -> bool {
+    matches!(status, Some("canceled" | "incomplete_expired"))
+}
+
+fn is_live(status: Option<&str>) -> bool {
+    matches!(status, Some("active" | "trialing"))
+}
+
+/// Whether the change must not be applied to the account's stored link
+/// (`newest` applied event time, current subscription and its status).
+fn is_stale(
+    newest: Option<i64>,
+    current: Option<&str>,
+    current_status: Option<&str>,
+    change: &BillingChange,
+) -> bool {
+    let event_subscription = change.subscription_id.as_deref();
+    let same_subscription = current.is_some() && current == event_subscription;
+    // A fetched subscription is current whatever the event's `created`;
+    // ordering by `created` only guards unverified changes and moves onto
+    // another subscription.
+    let older = newest.is_some_and(|newest| newest > change.event_created)
+        && !(change.verified && same_subscription);
+    // An ended subscription comes back only if Stripe shows it live.
+    let ended = same_subscription
+        && is_ended(current_status)
+        && !(change.verified && is_live(change.subscription_status.as_deref()));
+    // A change about another subscription than the account's live one
+    // (e.g. the old plan cancelled after an upgrade) applies only if it
+    // may move the account onto that subscription.
+    let other_subscription = !change.switches_subscription
+        && !is_ended(current_status)
+        && matches!((current, event_subscription), (Some(current), Some(event)) if current != event);
+    older || ended || other_subscription
+}
+
 fn apply_to_account(
     conn: &Connection,
     account_id: &str,
     change: &BillingChange,
     now: Micros,
 ) -> StoreResult<BillingEventOutcome> {
-    let current: Option<(Option<i64>, Option<String>)> = conn
+    type Link = (Option<i64>, Option<String>, Option<String>);
+    let current: Option<Link> = conn
         .prepare_cached(
-            "SELECT last_event_created, stripe_subscription_id FROM billing_links \
-             WHERE account_id = ?1",
+            "SELECT last_event_created, stripe_subscription_id, subscription_status \
+             FROM billing_links WHERE account_id = ?1",
         )?
-        .query_row(params![account_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![account_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
-    let (newest, subscription) = current.unwrap_or((None, None));
-    let older = newest.is_some_and(|newest| newest > change.event_created);
-    let other_subscription = !change.switches_subscription
-        && matches!((&subscription, &change.subscription_id), (Some(current), Some(event)) if current != event);
-    if older || other_subscription {
+    let (newest, subscription, status) = current.unwrap_or((None, None, None));
+    if is_stale(newest, subscription.as_deref(), status.as_deref(), change) {
         return Ok(BillingEventOutcome::Stale {
             account_id: account_id.to_owned(),
         });
@@ -195,7 +232,8 @@ fn apply_to_account(
            stripe_customer_id = COALESCE(excluded.stripe_customer_id, stripe_customer_id), \
            stripe_subscription_id = COALESCE(excluded.stripe_subscription_id, stripe_subscription_id), \
            subscription_status = COALESCE(excluded.subscription_status, subscription_status), \
-           last_event_created = excluded.last_event_created, \
+           last_event_created = MAX(COALESCE(last_event_created, excluded.last_event_created), \
+             excluded.last_event_created), \
            updated_at = excluded.updated_at",
     )?
     .execute(params![

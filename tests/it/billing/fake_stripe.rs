@@ -1,14 +1,17 @@
-//! A local fake of the three Stripe endpoints billing uses. It records every
+//! A local fake of the Stripe endpoints billing uses. It records every
 //! request (path, headers, decoded form) and answers with objects shaped
 //! like Stripe's, so the real client (async-stripe) parses them.
+//! Subscriptions (`GET /v1/subscriptions/{id}`) are served from what a test
+//! put there with [`FakeStripe::put_subscription`].
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
+use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +39,8 @@ struct Shared {
     requests: Mutex<Vec<Recorded>>,
     counter: AtomicUsize,
     failing: AtomicBool,
+    /// Full Stripe subscription objects by id.
+    subscriptions: Mutex<HashMap<String, Value>>,
 }
 
 /// A running fake Stripe.
@@ -53,6 +58,7 @@ impl FakeStripe {
             .route("/v1/customers", post(handle))
             .route("/v1/checkout/sessions", post(handle))
             .route("/v1/billing_portal/sessions", post(handle))
+            .route("/v1/subscriptions/{id}", get(retrieve_subscription))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -78,6 +84,26 @@ impl FakeStripe {
             .into_iter()
             .filter(|r| r.path == path)
             .collect()
+    }
+
+    /// Sets what `GET /v1/subscriptions/{id}` answers from now on: the
+    /// subscription `object` (as [`super::subscription`] builds it: id,
+    /// customer, status, metadata, item prices) completed into the full
+    /// object Stripe returns.
+    pub fn put_subscription(&self, object: &Value) {
+        let id = object["id"].as_str().expect("subscription id").to_string();
+        let full = full_subscription(object);
+        self.shared
+            .subscriptions
+            .lock()
+            .expect("lock")
+            .insert(id, full);
+    }
+
+    /// How many times the subscription was fetched.
+    pub fn fetches_of(&self, subscription_id: &str) -> usize {
+        self.requests_to(&format!("/v1/subscriptions/{subscription_id}"))
+            .len()
     }
 
     /// Makes every later request fail the way Stripe reports a bad request.
@@ -139,4 +165,89 @@ async fn handle(
         }),
     };
     Json(body).into_response()
+}
+
+/// A subscription as Stripe returns it (every field async-stripe requires),
+/// from the few fields a test sets.
+fn full_subscription(object: &Value) -> Value {
+    let id = object["id"].as_str().expect("subscription id");
+    let customer = match &object["customer"] {
+        Value::Object(c) => c["id"].clone(),
+        other => other.clone(),
+    };
+    let created = 1_800_000_000;
+    let items: Vec<Value> = object["items"]["data"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(n, item)| {
+            let price = item["price"]["id"].as_str().expect("item price id");
+            json!({
+                "id": format!("si_{id}_{n}"), "object": "subscription_item",
+                "created": created, "current_period_start": created,
+                "current_period_end": created + 2_592_000, "discounts": [], "metadata": {},
+                "quantity": 1, "subscription": id, "tax_rates": [],
+                "plan": {"id": price, "object": "plan", "active": true,
+                    "billing_scheme": "per_unit", "created": created, "currency": "usd",
+                    "interval": "month", "interval_count": 1, "livemode": false,
+                    "usage_type": "licensed", "amount": 900, "metadata": {}, "product": "prod_test"},
+                "price": {"id": price, "object": "price", "active": true,
+                    "billing_scheme": "per_unit", "created": created, "currency": "usd",
+                    "livemode": false, "metadata": {}, "product": "prod_test",
+                    "type": "recurring", "unit_amount": 900,
+                    "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed",
+                        "meter": null, "trial_period_days": null}},
+            })
+        })
+        .collect();
+    let status = object["status"].as_str().expect("subscription status");
+    let ended = matches!(status, "canceled" | "incomplete_expired");
+    json!({
+        "id": id, "object": "subscription", "customer": customer, "status": status,
+        "metadata": object.get("metadata").cloned().unwrap_or_else(|| json!({})),
+        "items": {"object": "list", "data": items, "has_more": false,
+            "url": format!("/v1/subscription_items?subscription={id}")},
+        "automatic_tax": {"enabled": false, "liability": null, "disabled_reason": null},
+        "billing_cycle_anchor": created, "billing_mode": {"type": "classic"},
+        "billing_schedules": [], "cancel_at_period_end": false,
+        "canceled_at": if ended { json!(created) } else { Value::Null },
+        "ended_at": if ended { json!(created) } else { Value::Null },
+        "collection_method": "charge_automatically", "created": created, "currency": "usd",
+        "discounts": [], "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
+        "livemode": false, "start_date": created, "latest_invoice": null,
+    })
+}
+
+async fn retrieve_subscription(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let recorded = Recorded {
+        path: uri.path().to_string(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        idempotency_key: None,
+        form: Vec::new(),
+    };
+    shared.requests.lock().expect("lock").push(recorded);
+    if shared.failing.load(Ordering::SeqCst) {
+        let error = json!({"error": {"type": "api_error",
+            "message": "An unknown error occurred"}});
+        return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+    }
+    match shared.subscriptions.lock().expect("lock").get(&id) {
+        Some(subscription) => Json(subscription.clone()).into_response(),
+        None => {
+            let error = json!({"error": {"type": "invalid_request_error",
+                "code": "resource_missing", "param": "id",
+                "message": format!("No such subscription: '{id}'")}});
+            (StatusCode::NOT_FOUND, Json(error)).into_response()
+        }
+    }
 }

@@ -168,3 +168,4 @@ pub(crate) fn subscription(
         ]},
     })
 }
+mod ordering;
