@@ -53,16 +53,23 @@ fn render_outcome(engine: &Engine, outcome: &ProcessOutcome, answer: Answer) -> 
     }
 }
 
-async fn run(
-    state: &AppState,
-    caller: Caller,
-    id: &str,
+/// A validated process or batch request.
+struct ProcessCall {
     if_match: Option<i64>,
     observations: Vec<TimedObservation>,
     keep_intermediate: bool,
     answer: Answer,
     keyed: Option<KeyedRequest>,
-) -> ApiResult<Response> {
+}
+
+async fn run(state: &AppState, caller: Caller, id: &str, call: ProcessCall) -> ApiResult<Response> {
+    let ProcessCall {
+        if_match,
+        observations,
+        keep_intermediate,
+        answer,
+        keyed,
+    } = call;
     let reservation = state
         .limiter
         .reserve_cycles(&caller.account, observations.len() as u64)
@@ -118,18 +125,14 @@ pub async fn process(
     JsonBody(body): JsonBody<ObservationInput>,
 ) -> ApiResult<Response> {
     let observation = body.validate()?;
-    let keyed = keyed.map(|Extension(k)| k);
-    run(
-        &state,
-        caller,
-        &id,
+    let call = ProcessCall {
         if_match,
-        vec![observation],
-        false,
-        Answer::Single,
-        keyed,
-    )
-    .await
+        observations: vec![observation],
+        keep_intermediate: false,
+        answer: Answer::Single,
+        keyed: keyed.map(|Extension(k)| k),
+    };
+    run(&state, caller, &id, call).await
 }
 
 /// `POST /v1/instances/{id}/process/batch` body.
@@ -239,17 +242,14 @@ pub async fn process_batch(
         .ok_or_else(|| ApiError::invalid_field("observations", "observations is required"))?;
     let observations = validate_batch(inputs)?;
     let count = observations.len();
-    run(
-        &state,
-        caller,
-        &id,
+    let call = ProcessCall {
         if_match,
         observations,
         keep_intermediate,
-        Answer::Batch { count },
-        keyed.map(|Extension(k)| k),
-    )
-    .await
+        answer: Answer::Batch { count },
+        keyed: keyed.map(|Extension(k)| k),
+    };
+    run(&state, caller, &id, call).await
 }
 
 /// `GET /v1/instances/{id}/snapshot`.

@@ -162,6 +162,22 @@ impl DerefMut for ProcessServer {
 }
 
 impl ProcessServer {
+    /// Waits up to `within` for the server to exit by itself; its status.
+    pub fn wait_for_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let Running::Process(child) = &mut self.0.running else {
+            return None;
+        };
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.0.running = Running::Stopped;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// Kills the server with SIGKILL (a crash) and waits for it to exit.
     pub fn kill(&mut self) {
         if let Running::Process(mut child) =
