@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 /// A free tier without a per-minute limit and with a 20-cycle month.
-const SMALL_QUOTA: &str = "[tiers.free]\nrate_per_minute = 0\nmonthly_cycles = 20\nmax_instances = 3\n";
+const SMALL_QUOTA: &str =
+    "[tiers.free]\nrate_per_minute = 0\nmonthly_cycles = 20\nmax_instances = 3\n";
 
 /// Sends `body` to `path` over a fresh connection and closes it at once,
 /// without reading anything.
@@ -64,7 +65,8 @@ async fn requests_closed_right_after_sending_never_exceed_the_quota() {
     for i in 0..300u64 {
         let (addr, key) = (addr.clone(), key.clone());
         let path = format!("/v1/instances/{single}/process");
-        let body = json!({"mode_target": "exploration", "signal_strength": 0.5, "timestamp": ts(i)});
+        let body =
+            json!({"mode_target": "exploration", "signal_strength": 0.5, "timestamp": ts(i)});
         sent.push(tokio::spawn(async move {
             send_and_close(&addr, &path, &key, &body).await
         }));
@@ -95,8 +97,15 @@ async fn requests_closed_right_after_sending_never_exceed_the_quota() {
         task.await.unwrap();
     }
     let (batch_history, total_used) = settled_counts(&server, &key, &batched, used).await;
-    assert_eq!(total_used, used + batch_history, "committed cycles = counted cycles");
-    assert!(batch_history <= left, "{batch_history} cycles over {left} left");
+    assert_eq!(
+        total_used,
+        used + batch_history,
+        "committed cycles = counted cycles"
+    );
+    assert!(
+        batch_history <= left,
+        "{batch_history} cycles over {left} left"
+    );
     assert_eq!(batch_history % 3, 0, "batches commit whole");
     let usage = server.get("/v1/usage", &key).await;
     assert_eq!(
@@ -131,10 +140,26 @@ async fn a_keyed_repeat_gets_the_recorded_answer_and_changes_nothing() {
     let key = server.key();
 
     let create = json!({"name": "Keyed"});
-    let created = keyed(&server, Method::POST, "/v1/instances", &key, "create-1", Some(create.clone())).await;
+    let created = keyed(
+        &server,
+        Method::POST,
+        "/v1/instances",
+        &key,
+        "create-1",
+        Some(create.clone()),
+    )
+    .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     assert_eq!(created.header("idempotent-replayed"), None);
-    let again = keyed(&server, Method::POST, "/v1/instances", &key, "create-1", Some(create)).await;
+    let again = keyed(
+        &server,
+        Method::POST,
+        "/v1/instances",
+        &key,
+        "create-1",
+        Some(create),
+    )
+    .await;
     assert_eq!(again.status, StatusCode::CREATED);
     assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
     assert_eq!(again.text, created.text);
@@ -145,25 +170,65 @@ async fn a_keyed_repeat_gets_the_recorded_answer_and_changes_nothing() {
     // An untimed observation: the repeat would otherwise be applied again.
     let path = format!("/v1/instances/{id}/process");
     let observation = json!({"mode_target": "exploration", "signal_strength": 0.8});
-    let first = keyed(&server, Method::POST, &path, &key, "obs-1", Some(observation.clone())).await;
+    let first = keyed(
+        &server,
+        Method::POST,
+        &path,
+        &key,
+        "obs-1",
+        Some(observation.clone()),
+    )
+    .await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
-    let repeat = keyed(&server, Method::POST, &path, &key, "obs-1", Some(observation.clone())).await;
+    let repeat = keyed(
+        &server,
+        Method::POST,
+        &path,
+        &key,
+        "obs-1",
+        Some(observation.clone()),
+    )
+    .await;
     assert_eq!(repeat.status, StatusCode::OK, "{}", repeat.text);
-    assert_eq!(repeat.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(
+        repeat.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
     assert_eq!(repeat.text, first.text);
-    let history = server.get(&format!("/v1/instances/{id}/history"), &key).await;
+    let history = server
+        .get(&format!("/v1/instances/{id}/history"), &key)
+        .await;
     assert_eq!(history.body["total"], 1, "applied once");
-    assert_eq!(server.get("/v1/usage", &key).await.body["monthly_used"], 1, "billed once");
+    assert_eq!(
+        server.get("/v1/usage", &key).await.body["monthly_used"],
+        1,
+        "billed once"
+    );
 
     // The same key for another request is refused.
     let other = json!({"mode_target": "order", "signal_strength": 0.8});
     let reused = keyed(&server, Method::POST, &path, &key, "obs-1", Some(other)).await;
     reused.assert_error(422, "invalid_request");
-    assert!(reused.body["message"].as_str().unwrap().contains("another request"), "{}", reused.text);
+    assert!(
+        reused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("another request"),
+        "{}",
+        reused.text
+    );
 
     // Keys must be 1–255 visible ASCII characters.
     for bad in ["has space", &"k".repeat(256)] {
-        let refused = keyed(&server, Method::POST, &path, &key, bad, Some(observation.clone())).await;
+        let refused = keyed(
+            &server,
+            Method::POST,
+            &path,
+            &key,
+            bad,
+            Some(observation.clone()),
+        )
+        .await;
         refused.assert_error(422, "invalid_request");
         assert_eq!(refused.body["details"]["field"], "Idempotency-Key");
     }
@@ -173,34 +238,115 @@ async fn a_keyed_repeat_gets_the_recorded_answer_and_changes_nothing() {
     let batch = json!({"observations": [
         {"mode_target": "order", "signal_strength": 0.5, "timestamp": ts(100)},
         {"mode_target": "order", "signal_strength": 0.6, "timestamp": ts(101)}]});
-    let first = keyed(&server, Method::POST, &batch_path, &key, "batch-1", Some(batch.clone())).await;
-    let repeat = keyed(&server, Method::POST, &batch_path, &key, "batch-1", Some(batch)).await;
-    assert_eq!((first.status, repeat.status), (StatusCode::OK, StatusCode::OK), "{}", repeat.text);
+    let first = keyed(
+        &server,
+        Method::POST,
+        &batch_path,
+        &key,
+        "batch-1",
+        Some(batch.clone()),
+    )
+    .await;
+    let repeat = keyed(
+        &server,
+        Method::POST,
+        &batch_path,
+        &key,
+        "batch-1",
+        Some(batch),
+    )
+    .await;
+    assert_eq!(
+        (first.status, repeat.status),
+        (StatusCode::OK, StatusCode::OK),
+        "{}",
+        repeat.text
+    );
     assert_eq!(repeat.text, first.text);
     assert_eq!(repeat.header("x-processed-count").as_deref(), Some("2"));
 
     let reset_path = format!("/v1/instances/{id}/reset");
-    let first = keyed(&server, Method::POST, &reset_path, &key, "reset-1", Some(json!({"mode": "default"}))).await;
-    let repeat = keyed(&server, Method::POST, &reset_path, &key, "reset-1", Some(json!({"mode": "default"}))).await;
+    let first = keyed(
+        &server,
+        Method::POST,
+        &reset_path,
+        &key,
+        "reset-1",
+        Some(json!({"mode": "default"})),
+    )
+    .await;
+    let repeat = keyed(
+        &server,
+        Method::POST,
+        &reset_path,
+        &key,
+        "reset-1",
+        Some(json!({"mode": "default"})),
+    )
+    .await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
     assert_eq!(repeat.text, first.text);
-    assert_eq!(repeat.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(
+        repeat.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
 
     let instance_path = format!("/v1/instances/{id}");
     let rename = json!({"name": "Renamed"});
-    let first = keyed(&server, Method::PATCH, &instance_path, &key, "patch-1", Some(rename.clone())).await;
-    let repeat = keyed(&server, Method::PATCH, &instance_path, &key, "patch-1", Some(rename)).await;
+    let first = keyed(
+        &server,
+        Method::PATCH,
+        &instance_path,
+        &key,
+        "patch-1",
+        Some(rename.clone()),
+    )
+    .await;
+    let repeat = keyed(
+        &server,
+        Method::PATCH,
+        &instance_path,
+        &key,
+        "patch-1",
+        Some(rename),
+    )
+    .await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
     assert_eq!(repeat.text, first.text);
     let version_after_patch = server.get(&instance_path, &key).await.body["version"].clone();
-    assert_eq!(version_after_patch, first.body["version"], "the repeat changed no version");
+    assert_eq!(
+        version_after_patch, first.body["version"],
+        "the repeat changed no version"
+    );
 
-    let first = keyed(&server, Method::DELETE, &instance_path, &key, "delete-1", None).await;
-    let repeat = keyed(&server, Method::DELETE, &instance_path, &key, "delete-1", None).await;
+    let first = keyed(
+        &server,
+        Method::DELETE,
+        &instance_path,
+        &key,
+        "delete-1",
+        None,
+    )
+    .await;
+    let repeat = keyed(
+        &server,
+        Method::DELETE,
+        &instance_path,
+        &key,
+        "delete-1",
+        None,
+    )
+    .await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
     assert_eq!(repeat.status, StatusCode::OK, "{}", repeat.text);
-    assert_eq!(repeat.header("idempotent-replayed").as_deref(), Some("true"));
-    server.get(&instance_path, &key).await.assert_error(404, "not_found");
+    assert_eq!(
+        repeat.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    server
+        .get(&instance_path, &key)
+        .await
+        .assert_error(404, "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -228,7 +374,9 @@ async fn concurrent_requests_with_one_key_apply_once() {
         }
     }
     assert_eq!(applied, 1);
-    let history = server.get(&format!("/v1/instances/{id}/history"), &key).await;
+    let history = server
+        .get(&format!("/v1/instances/{id}/history"), &key)
+        .await;
     assert_eq!(history.body["total"], 1);
 }
 
@@ -248,7 +396,10 @@ async fn a_timed_retry_without_a_key_is_replayed_not_throttled() {
 
     // Same timestamp, other content: a new observation, throttled.
     let other = json!({"mode_target": "identity", "signal_strength": 0.7, "timestamp": ts(5)});
-    server.post(&path, &key, other).await.assert_error(429, "throttled");
+    server
+        .post(&path, &key, other)
+        .await
+        .assert_error(429, "throttled");
 
     let batch_path = format!("/v1/instances/{id}/process/batch?include_intermediate=true");
     let batch = json!({"observations": [
@@ -260,7 +411,9 @@ async fn a_timed_retry_without_a_key_is_replayed_not_throttled() {
     assert_eq!(retry.text, first.text);
     assert_eq!(retry.header("idempotent-replayed").as_deref(), Some("true"));
 
-    let history = server.get(&format!("/v1/instances/{id}/history"), &key).await;
+    let history = server
+        .get(&format!("/v1/instances/{id}/history"), &key)
+        .await;
     assert_eq!(history.body["total"], 3, "each observation recorded once");
     assert_eq!(server.get("/v1/usage", &key).await.body["monthly_used"], 3);
 }
@@ -271,9 +424,18 @@ async fn timestamps_are_bounded_and_a_reset_clears_the_clock() {
     let key = server.key();
     let id = server.create_instance(&key, "clock").await;
     let path = format!("/v1/instances/{id}/process");
-    for bad in ["+262000-01-01T00:00:00", "-262000-01-01T00:00:00", "1969-12-31T23:59:59Z", "0999-01-01T00:00:00Z"] {
+    for bad in [
+        "+262000-01-01T00:00:00",
+        "-262000-01-01T00:00:00",
+        "1969-12-31T23:59:59Z",
+        "0999-01-01T00:00:00Z",
+    ] {
         let refused = server
-            .post(&path, &key, json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": bad}))
+            .post(
+                &path,
+                &key,
+                json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": bad}),
+            )
             .await;
         refused.assert_error(422, "invalid_request");
         assert_eq!(refused.body["details"]["field"], "timestamp", "{bad}");
@@ -290,9 +452,14 @@ async fn timestamps_are_bounded_and_a_reset_clears_the_clock() {
     throttled.assert_error(429, "throttled");
     let retry_after: u64 = throttled.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
-    assert!(throttled.body["message"].as_str().unwrap().contains("reset"));
+    assert!(throttled.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("reset"));
 
-    let reset = server.post(&format!("/v1/instances/{id}/reset"), &key, json!({})).await;
+    let reset = server
+        .post(&format!("/v1/instances/{id}/reset"), &key, json!({}))
+        .await;
     assert_eq!(reset.status, StatusCode::OK, "{}", reset.text);
     let after = server.post(&path, &key, untimed).await;
     assert_eq!(after.status, StatusCode::OK, "{}", after.text);
@@ -304,7 +471,14 @@ async fn a_doubled_v1_prefix_says_what_is_wrong() {
     let key = server.key();
     let answer = server.get("/v1/v1/instances", &key).await;
     answer.assert_error(404, "not_found");
-    assert!(answer.body["message"].as_str().unwrap().contains("base URL"), "{}", answer.text);
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("base URL"),
+        "{}",
+        answer.text
+    );
     let plain = server.get("/v1/nothing-here", &key).await;
     assert_eq!(plain.body["message"], "no such route");
 }
@@ -312,10 +486,18 @@ async fn a_doubled_v1_prefix_says_what_is_wrong() {
 #[tokio::test]
 async fn dev_mode_answers_only_loopback_hosts_and_origins() {
     let server = TestServer::start(Options::with_config("[auth]\ndisabled = true\n"));
-    let ok = server.send(Method::GET, "/v1/instances", None, None, &[]).await;
+    let ok = server
+        .send(Method::GET, "/v1/instances", None, None, &[])
+        .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
     let local_origin = server
-        .send(Method::GET, "/v1/instances", None, None, &[("Origin", "http://localhost:3000")])
+        .send(
+            Method::GET,
+            "/v1/instances",
+            None,
+            None,
+            &[("Origin", "http://localhost:3000")],
+        )
         .await;
     assert_eq!(local_origin.status, StatusCode::OK, "{}", local_origin.text);
     for (name, value) in [

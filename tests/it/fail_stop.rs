@@ -33,12 +33,20 @@ async fn a_failed_fsync_stops_the_server_and_loses_nothing_acknowledged() {
         .await;
     assert_eq!(injected.status, StatusCode::OK, "{}", injected.text);
     let failed = server
-        .post(&path, &key, json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": ts(100)}))
+        .post(
+            &path,
+            &key,
+            json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": ts(100)}),
+        )
         .await;
     failed.assert_error(503, "service_unavailable");
     assert!(failed.header("retry-after").is_some());
     let later = server
-        .post(&path, &key, json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": ts(101)}))
+        .post(
+            &path,
+            &key,
+            json!({"mode_target": "order", "signal_strength": 0.5, "timestamp": ts(101)}),
+        )
         .await;
     later.assert_error(503, "service_unavailable");
     let ready = server.send(Method::GET, "/ready", None, None, &[]).await;
@@ -60,6 +68,12 @@ async fn a_failed_fsync_stops_the_server_and_loses_nothing_acknowledged() {
         total == acknowledged || total == acknowledged + 1,
         "{total} observations after recovery, {acknowledged} acknowledged"
     );
-    let snapshot = server.get(&format!("/v1/instances/{id}/snapshot"), &key).await;
-    assert_eq!(snapshot.body["cycle_count"].as_u64(), Some(total), "state agrees with history");
+    let snapshot = server
+        .get(&format!("/v1/instances/{id}/snapshot"), &key)
+        .await;
+    assert_eq!(
+        snapshot.body["cycle_count"].as_u64(),
+        Some(total),
+        "state agrees with history"
+    );
 }

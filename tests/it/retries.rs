@@ -96,13 +96,21 @@ async fn sdk_retries_through_lost_replies_record_each_observation_once() {
         let (seen, withheld) = (seen.clone(), withheld.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = proxy.accept().await {
-                tokio::spawn(relay(client, upstream.clone(), seen.clone(), withheld.clone()));
+                tokio::spawn(relay(
+                    client,
+                    upstream.clone(),
+                    seen.clone(),
+                    withheld.clone(),
+                ));
             }
         })
     };
 
     const CALLS: u64 = 5;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/retry_through_proxy.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/sdk/retry_through_proxy.py"
+    );
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let output = tokio::task::spawn_blocking(move || {
         Command::new(python)
@@ -121,7 +129,10 @@ async fn sdk_retries_through_lost_replies_record_each_observation_once() {
     relays.abort();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert_eq!(
         withheld.load(Ordering::Relaxed),
         CALLS + 1,
@@ -131,7 +142,12 @@ async fn sdk_retries_through_lost_replies_record_each_observation_once() {
     let history = server
         .get(&format!("/v1/instances/{id}/history?limit=100"), &key)
         .await;
-    assert_eq!(history.body["total"].as_u64(), Some(CALLS + 3), "{}", history.text);
+    assert_eq!(
+        history.body["total"].as_u64(),
+        Some(CALLS + 3),
+        "{}",
+        history.text
+    );
     let mut cycles: Vec<u64> = history.body["items"]
         .as_array()
         .unwrap()
@@ -139,7 +155,11 @@ async fn sdk_retries_through_lost_replies_record_each_observation_once() {
         .map(|o| o["cycle_number"].as_u64().unwrap())
         .collect();
     cycles.sort_unstable();
-    assert_eq!(cycles, (1..=CALLS + 3).collect::<Vec<_>>(), "each once, in order");
+    assert_eq!(
+        cycles,
+        (1..=CALLS + 3).collect::<Vec<_>>(),
+        "each once, in order"
+    );
     let usage = server.get("/v1/usage", &key).await;
     assert_eq!(usage.body["monthly_used"].as_u64(), Some(CALLS + 3));
 }
