@@ -87,12 +87,21 @@ async fn webhook_signatures_are_verified_on_the_raw_body() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completed_checkout_upgrades_deletion_downgrades_and_replays_change_nothing() {
-    let (server, _fake) = billing_server().await;
+    let (server, fake) = billing_server().await;
     let (account, key) = server.account("free").await;
     let before = server.get("/v1/instances", &key).await;
     assert_eq!(before.header("x-ratelimit-limit").as_deref(), Some("10"));
 
     let t0 = now() - 10;
+    // What Stripe answers when billing fetches the subscription.
+    let metadata = json!({"account_id": account, "plan": "pro"});
+    fake.put_subscription(&subscription(
+        "sub_hook_1",
+        "cus_hook_1",
+        "active",
+        metadata.clone(),
+        "price_pro_test",
+    ));
     let completed = event(
         "evt_completed_1",
         "checkout.session.completed",
@@ -110,6 +119,13 @@ async fn completed_checkout_upgrades_deletion_downgrades_and_replays_change_noth
     assert_eq!(after.header("x-ratelimit-limit").as_deref(), Some("300"));
 
     // Deleted subscription, found by the remembered customer only.
+    fake.put_subscription(&subscription(
+        "sub_hook_1",
+        "cus_hook_1",
+        "canceled",
+        metadata,
+        "price_pro_test",
+    ));
     let deleted = event(
         "evt_deleted_1",
         "customer.subscription.deleted",
@@ -139,11 +155,21 @@ async fn completed_checkout_upgrades_deletion_downgrades_and_replays_change_noth
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscription_updates_failed_payments_and_out_of_order_events() {
-    let (server, _fake) = billing_server().await;
+    let (server, fake) = billing_server().await;
     let (account, _) = server.account("free").await;
     let t0 = now() - 100;
 
     // Active subscription, plan from the price (metadata names only the account).
+    let stripe_has = |status: &str, price: &str| {
+        fake.put_subscription(&subscription(
+            "sub_a",
+            "cus_a",
+            status,
+            json!({"account_id": account}),
+            price,
+        ))
+    };
+    stripe_has("active", "price_indie_test");
     let created = event(
         "evt_sub_created",
         "customer.subscription.created",
@@ -160,6 +186,7 @@ async fn subscription_updates_failed_payments_and_out_of_order_events() {
     assert_eq!(admin_account(&server, &account).await["tier"], "indie");
 
     // A failed payment marks it past_due, tier unchanged (found by customer).
+    stripe_has("past_due", "price_indie_test");
     let failed = event(
         "evt_invoice_failed",
         "invoice.payment_failed",
@@ -171,7 +198,8 @@ async fn subscription_updates_failed_payments_and_out_of_order_events() {
     assert_eq!(listed["tier"], "indie");
     assert_eq!(listed["subscription_status"], "past_due");
 
-    // An older event arriving late does not undo newer state.
+    // An older event arriving late does not undo newer state: it applies
+    // the subscription as Stripe has it now.
     let stale = event(
         "evt_sub_stale",
         "customer.subscription.updated",
@@ -184,10 +212,13 @@ async fn subscription_updates_failed_payments_and_out_of_order_events() {
             "price_pro_test",
         ),
     );
-    assert_eq!(deliver(&server, &stale).await, "stale");
-    assert_eq!(admin_account(&server, &account).await["tier"], "indie");
+    assert_eq!(deliver(&server, &stale).await, "applied");
+    let listed = admin_account(&server, &account).await;
+    assert_eq!(listed["tier"], "indie");
+    assert_eq!(listed["subscription_status"], "past_due");
 
     // Upgrade to pro, then the status goes unpaid: back to free.
+    stripe_has("active", "price_pro_test");
     let upgraded = event(
         "evt_sub_pro",
         "customer.subscription.updated",
@@ -202,6 +233,7 @@ async fn subscription_updates_failed_payments_and_out_of_order_events() {
     );
     assert_eq!(deliver(&server, &upgraded).await, "applied");
     assert_eq!(admin_account(&server, &account).await["tier"], "pro");
+    stripe_has("unpaid", "price_pro_test");
     let unpaid = event(
         "evt_sub_unpaid",
         "customer.subscription.updated",
