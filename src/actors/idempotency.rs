@@ -85,7 +85,7 @@ impl Fingerprint {
 #[derive(Debug, Clone)]
 pub struct LastTimedRequest {
     pub fingerprint: Fingerprint,
-    pub outcome: ProcessOutcome,
+    pub outcome: std::sync::Arc<ProcessOutcome>,
 }
 
 #[cfg(test)]

@@ -39,6 +39,14 @@ pub struct ProcessOutcome {
     pub profile: Arc<Profile>,
     /// Every cycle's view when intermediate results were asked for, else the last.
     pub steps: Vec<StepView>,
+}
+
+/// The answer to a `Process` message. Shared: the actor keeps the result of
+/// its last timed request to answer a retry of it (see
+/// [`super::idempotency`]) without copying it.
+#[derive(Debug, Clone)]
+pub struct ProcessReply {
+    pub outcome: Arc<ProcessOutcome>,
     /// A retry of the last committed timed request, answered with its
     /// recorded result: nothing changed, nothing is billed.
     pub replayed: bool,
@@ -76,7 +84,7 @@ pub enum InstanceMessage {
         keep_intermediate: bool,
         reservation: Reservation,
         idempotency: Option<Idempotency<ProcessOutcome>>,
-        reply: Reply<ProcessOutcome>,
+        reply: Reply<ProcessReply>,
     },
     Reset {
         account_id: String,
@@ -314,7 +322,7 @@ impl Actor for InstanceActor {
                     idempotency,
                 };
                 let result = self.process(state, &id, request).await;
-                if result.as_ref().is_ok_and(|outcome| !outcome.replayed) {
+                if result.as_ref().is_ok_and(|answer| !answer.replayed) {
                     reservation.commit();
                 }
                 let _ = reply.send(result);
@@ -369,14 +377,14 @@ impl InstanceActor {
         state: &mut InstanceActorState,
         id: &str,
         request: ProcessRequest<'_>,
-    ) -> Result<ProcessOutcome, InstanceError> {
+    ) -> Result<ProcessReply, InstanceError> {
         let model = Self::owned(state, request.account_id, id)?;
         let fingerprint = Fingerprint::of(request.observations, request.keep_intermediate);
         if let (Some(fingerprint), Some(last)) = (fingerprint, &state.last_timed) {
             if last.fingerprint == fingerprint {
-                return Ok(ProcessOutcome {
+                return Ok(ProcessReply {
+                    outcome: last.outcome.clone(),
                     replayed: true,
-                    ..last.outcome.clone()
                 });
             }
         }
@@ -389,12 +397,11 @@ impl InstanceActor {
             self.context.min_cycle_interval,
             request.keep_intermediate,
         )?;
-        let outcome = ProcessOutcome {
+        let outcome = Arc::new(ProcessOutcome {
             meta: change.model.meta.clone(),
             profile: change.model.profile.clone(),
             steps,
-            replayed: false,
-        };
+        });
         if let Some(idempotency) = request.idempotency {
             change.write.idempotency = Some(idempotency.record(&outcome, now));
         }
@@ -405,7 +412,10 @@ impl InstanceActor {
             fingerprint,
             outcome: outcome.clone(),
         });
-        Ok(outcome)
+        Ok(ProcessReply {
+            outcome,
+            replayed: false,
+        })
     }
 
     async fn delete(

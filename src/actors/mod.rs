@@ -22,7 +22,7 @@ pub use billing::{
     BillingActor, BillingError, BillingHandle, BillingMessage, EventResult, StripeEvent,
     WebhookError,
 };
-pub use instance::{InstanceActor, InstanceMessage, InstanceView, ProcessOutcome};
+pub use instance::{InstanceActor, InstanceMessage, InstanceView, ProcessOutcome, ProcessReply};
 pub use instance_model::{InstanceMeta, InstanceModel, ResetMode, StepView, TimedObservation};
 pub use registry::{InstanceContext, InstanceRegistry, RegistryStats};
 pub use state_codec::CodecError;

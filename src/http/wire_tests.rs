@@ -53,7 +53,6 @@ fn outcome() -> (Engine, ProcessOutcome) {
         meta: model.meta.clone(),
         profile: Arc::new(profile),
         steps,
-        replayed: false,
     };
     (engine, outcome)
 }

@@ -83,7 +83,7 @@ async fn run(state: &AppState, caller: Caller, id: &str, call: ProcessCall) -> A
     });
     let account_id = caller.account.id.clone();
     deadline::disarm();
-    let outcome = state
+    let answered = state
         .registry
         .call(id, |reply| InstanceMessage::Process {
             account_id,
@@ -95,8 +95,9 @@ async fn run(state: &AppState, caller: Caller, id: &str, call: ProcessCall) -> A
             reply,
         })
         .await?;
-    let response = render_outcome(state.registry.engine(), &outcome, answer).into_response();
-    Ok(if outcome.replayed {
+    let response =
+        render_outcome(state.registry.engine(), &answered.outcome, answer).into_response();
+    Ok(if answered.replayed {
         replayed(response)
     } else {
         response
