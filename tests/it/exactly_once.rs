@@ -134,43 +134,63 @@ async fn keyed(
         .await
 }
 
+/// Sends a keyed request twice; asserts the second is the replay of the
+/// first (same status, headers and body, marked) and returns the first.
+async fn sent_twice(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    key: &str,
+    idempotency_key: &str,
+    body: Option<Value>,
+) -> crate::common::Answer {
+    let first = keyed(
+        server,
+        method.clone(),
+        path,
+        key,
+        idempotency_key,
+        body.clone(),
+    )
+    .await;
+    assert!(first.status.is_success(), "{}", first.text);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let repeat = keyed(server, method, path, key, idempotency_key, body).await;
+    assert_eq!(repeat.status, first.status, "{}", repeat.text);
+    assert_eq!(
+        repeat.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(repeat.text, first.text);
+    for header in ["etag", "x-processed-count"] {
+        assert_eq!(repeat.header(header), first.header(header), "{header}");
+    }
+    first
+}
+
 #[tokio::test]
 async fn a_keyed_repeat_gets_the_recorded_answer_and_changes_nothing() {
     let server = TestServer::start(Options::default());
     let key = server.key();
 
-    let create = json!({"name": "Keyed"});
-    let created = keyed(
+    let create = Some(json!({"name": "Keyed"}));
+    let created = sent_twice(
         &server,
         Method::POST,
         "/v1/instances",
         &key,
         "create-1",
-        Some(create.clone()),
+        create,
     )
     .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
-    assert_eq!(created.header("idempotent-replayed"), None);
-    let again = keyed(
-        &server,
-        Method::POST,
-        "/v1/instances",
-        &key,
-        "create-1",
-        Some(create),
-    )
-    .await;
-    assert_eq!(again.status, StatusCode::CREATED);
-    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
-    assert_eq!(again.text, created.text);
-    assert_eq!(again.header("etag"), created.header("etag"));
+    assert_eq!(created.status, StatusCode::CREATED);
     let id = created.body["id"].as_str().unwrap().to_string();
     assert_eq!(server.get("/v1/instances", &key).await.body["total"], 1);
 
     // An untimed observation: the repeat would otherwise be applied again.
     let path = format!("/v1/instances/{id}/process");
     let observation = json!({"mode_target": "exploration", "signal_strength": 0.8});
-    let first = keyed(
+    sent_twice(
         &server,
         Method::POST,
         &path,
@@ -179,22 +199,6 @@ async fn a_keyed_repeat_gets_the_recorded_answer_and_changes_nothing() {
         Some(observation.clone()),
     )
     .await;
-    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
-    let repeat = keyed(
-        &server,
-        Method::POST,
-        &path,
-        &key,
-        "obs-1",
-        Some(observation.clone()),
-    )
-    .await;
-    assert_eq!(repeat.status, StatusCode::OK, "{}", repeat.text);
-    assert_eq!(
-        repeat.header("idempotent-replayed").as_deref(),
-        Some("true")
-    );
-    assert_eq!(repeat.text, first.text);
     let history = server
         .get(&format!("/v1/instances/{id}/history"), &key)
         .await;
@@ -209,14 +213,8 @@ async fn a_keyed_repeat_gets_the_recorded_answer_and_changes_nothing() {
     let other = json!({"mode_target": "order", "signal_strength": 0.8});
     let reused = keyed(&server, Method::POST, &path, &key, "obs-1", Some(other)).await;
     reused.assert_error(422, "invalid_request");
-    assert!(
-        reused.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("another request"),
-        "{}",
-        reused.text
-    );
+    let message = reused.body["message"].as_str().unwrap();
+    assert!(message.contains("another request"), "{message}");
 
     // Keys must be 1–255 visible ASCII characters.
     for bad in ["has space", &"k".repeat(256)] {
@@ -234,20 +232,11 @@ async fn a_keyed_repeat_gets_the_recorded_answer_and_changes_nothing() {
     }
 
     // Batch, reset, PATCH and DELETE replay too.
-    let batch_path = format!("/v1/instances/{id}/process/batch");
     let batch = json!({"observations": [
         {"mode_target": "order", "signal_strength": 0.5, "timestamp": ts(100)},
         {"mode_target": "order", "signal_strength": 0.6, "timestamp": ts(101)}]});
-    let first = keyed(
-        &server,
-        Method::POST,
-        &batch_path,
-        &key,
-        "batch-1",
-        Some(batch.clone()),
-    )
-    .await;
-    let repeat = keyed(
+    let batch_path = format!("/v1/instances/{id}/process/batch");
+    let first = sent_twice(
         &server,
         Method::POST,
         &batch_path,
@@ -256,70 +245,27 @@ async fn a_keyed_repeat_gets_the_recorded_answer_and_changes_nothing() {
         Some(batch),
     )
     .await;
-    assert_eq!(
-        (first.status, repeat.status),
-        (StatusCode::OK, StatusCode::OK),
-        "{}",
-        repeat.text
-    );
-    assert_eq!(repeat.text, first.text);
-    assert_eq!(repeat.header("x-processed-count").as_deref(), Some("2"));
-
+    assert_eq!(first.header("x-processed-count").as_deref(), Some("2"));
     let reset_path = format!("/v1/instances/{id}/reset");
-    let first = keyed(
-        &server,
-        Method::POST,
-        &reset_path,
-        &key,
-        "reset-1",
-        Some(json!({"mode": "default"})),
-    )
-    .await;
-    let repeat = keyed(
-        &server,
-        Method::POST,
-        &reset_path,
-        &key,
-        "reset-1",
-        Some(json!({"mode": "default"})),
-    )
-    .await;
-    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
-    assert_eq!(repeat.text, first.text);
-    assert_eq!(
-        repeat.header("idempotent-replayed").as_deref(),
-        Some("true")
-    );
-
+    let reset = Some(json!({"mode": "default"}));
+    sent_twice(&server, Method::POST, &reset_path, &key, "reset-1", reset).await;
     let instance_path = format!("/v1/instances/{id}");
-    let rename = json!({"name": "Renamed"});
-    let first = keyed(
+    let rename = Some(json!({"name": "Renamed"}));
+    let patched = sent_twice(
         &server,
         Method::PATCH,
         &instance_path,
         &key,
         "patch-1",
-        Some(rename.clone()),
+        rename,
     )
     .await;
-    let repeat = keyed(
-        &server,
-        Method::PATCH,
-        &instance_path,
-        &key,
-        "patch-1",
-        Some(rename),
-    )
-    .await;
-    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
-    assert_eq!(repeat.text, first.text);
-    let version_after_patch = server.get(&instance_path, &key).await.body["version"].clone();
+    let current = server.get(&instance_path, &key).await;
     assert_eq!(
-        version_after_patch, first.body["version"],
+        current.body["version"], patched.body["version"],
         "the repeat changed no version"
     );
-
-    let first = keyed(
+    sent_twice(
         &server,
         Method::DELETE,
         &instance_path,
@@ -328,21 +274,6 @@ async fn a_keyed_repeat_gets_the_recorded_answer_and_changes_nothing() {
         None,
     )
     .await;
-    let repeat = keyed(
-        &server,
-        Method::DELETE,
-        &instance_path,
-        &key,
-        "delete-1",
-        None,
-    )
-    .await;
-    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
-    assert_eq!(repeat.status, StatusCode::OK, "{}", repeat.text);
-    assert_eq!(
-        repeat.header("idempotent-replayed").as_deref(),
-        Some("true")
-    );
     server
         .get(&instance_path, &key)
         .await
