@@ -14,7 +14,7 @@
 //! restart from the beginning instead of growing while writes never pause.
 
 use super::super::{FailStop, StoreError, StoreResult};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use rusqlite::Connection;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -55,7 +55,8 @@ pub(crate) fn spawn(
 }
 
 fn run(conn: &Connection, nudges: &Receiver<()>, fail_stop: &FailStop) {
-    while nudges.recv().is_ok() {
+    let mut nudged = nudges.recv().is_ok();
+    while nudged {
         match checkpoint(conn) {
             Ok(()) => {}
             // An I/O error may have lost pages of the database file that a
@@ -65,9 +66,39 @@ fn run(conn: &Connection, nudges: &Receiver<()>, fail_stop: &FailStop) {
             // checkpoint still runs.
             Err(e) => tracing::warn!(error = %e, "background checkpoint failed"),
         }
-        std::thread::sleep(INTERVAL);
+        nudged = match pause(nudges) {
+            Pause::Nudged => true,
+            Pause::Quiet => nudges.recv().is_ok(),
+            Pause::Closed => false,
+        };
     }
     tracing::debug!("store checkpointer stopped");
+}
+
+/// How the pause after a checkpoint ended.
+enum Pause {
+    /// A commit arrived meanwhile: checkpoint again now.
+    Nudged,
+    /// Nothing arrived: wait for the next commit.
+    Quiet,
+    /// The writer is gone (the store is closing): stop now, not after the pause.
+    Closed,
+}
+
+/// Waits [`INTERVAL`] after a checkpoint, but not a moment longer once the
+/// store closes: a closing store (every CLI command, every restart) would
+/// otherwise wait out the pause.
+fn pause(nudges: &Receiver<()>) -> Pause {
+    let until = std::time::Instant::now() + INTERVAL;
+    let mut nudged = false;
+    loop {
+        match nudges.recv_deadline(until) {
+            Ok(()) => nudged = true,
+            Err(RecvTimeoutError::Timeout) if nudged => return Pause::Nudged,
+            Err(RecvTimeoutError::Timeout) => return Pause::Quiet,
+            Err(RecvTimeoutError::Disconnected) => return Pause::Closed,
+        }
+    }
 }
 
 /// Whether SQLite reports a failure of the disk or file system.
