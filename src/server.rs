@@ -132,11 +132,7 @@ impl Server {
             .await
             .map_err(ServerError::Actors)?;
 
-        let limits = ListenerLimits {
-            max_connections: config.server.max_connections,
-            header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
-            shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
-        };
+        let limits = ListenerLimits::from_config(&config.server);
         let state = AppState::new(AppInner {
             config,
             store,

@@ -134,6 +134,8 @@ impl Config {
                 "server.request_timeout_secs",
                 self.server.request_timeout_secs,
             ),
+            ("server.write_timeout_secs", self.server.write_timeout_secs),
+            ("server.max_page_bytes", self.server.max_page_bytes as u64),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be greater than 0"));
@@ -257,6 +259,9 @@ mod tests {
         config.validate().expect("defaults are valid");
         assert_eq!(config.server.bind, "127.0.0.1:8000");
         assert_eq!(config.server.worker_threads(), None);
+        assert_eq!(config.server.write_timeout_secs, 30);
+        assert_eq!(config.server.max_connections_per_ip, 256);
+        assert_eq!(config.server.max_page_bytes, 4 * 1024 * 1024);
         assert_eq!(config.tiers["free"].rate_per_minute, 10);
         assert_eq!(config.tiers["pro"].max_instances, 0);
         assert_eq!(config.engine.min_cycle_interval_secs, 1.0);
@@ -290,6 +295,23 @@ mod tests {
         assert!(err.to_string().contains("server.worker_threads"), "{err}");
         let err = load_file("[server]\nbnid = \"x\"\n").expect_err("unknown key");
         assert!(err.to_string().contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn connection_and_page_bounds_are_validated() {
+        let config = load_file(
+            "[server]\nwrite_timeout_secs = 5\nmax_connections_per_ip = 0\nmax_page_bytes = 1\n",
+        )
+        .expect("0 = no per-address limit; a 1-byte page still holds one item");
+        assert_eq!(config.server.write_timeout_secs, 5);
+        assert_eq!(config.server.max_connections_per_ip, 0);
+        assert_eq!(config.server.max_page_bytes, 1);
+        for key in ["write_timeout_secs", "max_page_bytes"] {
+            let err = load_file(&format!("[server]\n{key} = 0\n")).expect_err("zero");
+            assert!(err.to_string().contains(&format!("server.{key}")), "{err}");
+        }
+        let err = load_file("[server]\nmax_connections_per_ip = -1\n").expect_err("negative");
+        assert!(err.to_string().contains("max_connections_per_ip"), "{err}");
     }
 
     #[test]

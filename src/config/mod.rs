@@ -60,6 +60,17 @@ pub struct ServerConfig {
     pub header_read_timeout_secs: u64,
     /// A request must be answered within this, or it gets a 503.
     pub request_timeout_secs: u64,
+    /// A response the client does not take within this long of the
+    /// socket's send buffer filling up closes its connection
+    /// (src/http/listener.rs, `WriteTimeout`).
+    pub write_timeout_secs: u64,
+    /// Open connections from one client IP beyond this are closed at once;
+    /// 0 means no per-address limit (behind a reverse proxy every client
+    /// has the proxy's address).
+    pub max_connections_per_ip: usize,
+    /// A history or drift page stops before the item that would take its
+    /// items past this many bytes of JSON (always at least one item).
+    pub max_page_bytes: usize,
     /// Threads of the async runtime; 0 means one per CPU core. On a small
     /// machine shared with other busy processes (a load generator, the
     /// database) fewer threads can mean fewer context switches.
@@ -192,6 +203,9 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             header_read_timeout_secs: 10,
             request_timeout_secs: 30,
+            write_timeout_secs: 30,
+            max_connections_per_ip: 256,
+            max_page_bytes: 4 * 1024 * 1024,
             worker_threads: 0,
         }
     }

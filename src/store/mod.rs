@@ -428,6 +428,20 @@ pub trait Store: Send + Sync + 'static {
         instance_id: &str,
         limit: u64,
         offset: u64,
+    ) -> StoreResult<Page<ObservationRow>> {
+        self.history_bounded(instance_id, limit, offset, usize::MAX)
+            .await
+    }
+    /// Observations, newest first: at most `limit`, and the page stops
+    /// before the item that would take its items' estimated JSON size past
+    /// `max_bytes` (the first item is always included). `total` counts
+    /// them all, so the caller sees the page ended early.
+    async fn history_bounded(
+        &self,
+        instance_id: &str,
+        limit: u64,
+        offset: u64,
+        max_bytes: usize,
     ) -> StoreResult<Page<ObservationRow>>;
     /// Drift events, newest first, optionally only one level.
     async fn drift_events(
@@ -436,6 +450,19 @@ pub trait Store: Send + Sync + 'static {
         level: Option<DriftLevel>,
         limit: u64,
         offset: u64,
+    ) -> StoreResult<Page<DriftRow>> {
+        self.drift_events_bounded(instance_id, level, limit, offset, usize::MAX)
+            .await
+    }
+    /// [`Store::drift_events`] bounded in bytes as
+    /// [`Store::history_bounded`] is.
+    async fn drift_events_bounded(
+        &self,
+        instance_id: &str,
+        level: Option<DriftLevel>,
+        limit: u64,
+        offset: u64,
+        max_bytes: usize,
     ) -> StoreResult<Page<DriftRow>>;
 
     /// Cycles used by the account in the month (`YYYY-MM`).

@@ -22,6 +22,7 @@ mod logging;
 mod metrics;
 mod openapi;
 mod personas_and_test;
+mod resource_bounds;
 mod retries;
 mod sdk_conformance;
 mod security;

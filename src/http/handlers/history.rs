@@ -1,4 +1,11 @@
 //! `/v1/instances/{id}/history` and `/drift`: the audit logs.
+//!
+//! A page holds at most `limit` items, and stops early before the item
+//! that would take its items past `server.max_page_bytes` of JSON (the
+//! first item is always served). `limit` in the body stays the one asked
+//! for, `has_more` says more items follow, and the next page is at
+//! `offset + items.len()`: a reply's size is bounded whatever `limit` a
+//! client asks for, and so is the memory a slow reader can hold.
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
@@ -30,7 +37,9 @@ async fn check_owner(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
-    /// Page size, 1–1000 (default 50).
+    /// Largest page, 1–1000 (default 50); a page of large contexts can
+    /// stop earlier (the server's byte bound): `has_more` tells, and the
+    /// next page is at `offset` + the number of items received.
     #[param(minimum = 1, maximum = 1000, nullable = false)]
     limit: Option<u64>,
     /// Items to skip (default 0).
@@ -55,7 +64,11 @@ pub async fn history(
 ) -> ApiResult<Json<PageBody<ObservationBody>>> {
     let (limit, offset) = page_bounds(query.limit, query.offset, 50, 1000)?;
     check_owner(&state, &caller, &id).await?;
-    let page = state.store.history(&id, limit, offset).await?;
+    let max_bytes = state.config.server.max_page_bytes;
+    let page = state
+        .store
+        .history_bounded(&id, limit, offset, max_bytes)
+        .await?;
     let items = page.items.into_iter().map(ObservationBody::from).collect();
     Ok(Json(PageBody::new(
         Some(id),
@@ -75,7 +88,8 @@ pub struct DriftQuery {
     #[serde(rename = "type")]
     #[param(schema_with = drift_filter_schema)]
     level: Option<String>,
-    /// Page size, 1–1000 (default 20).
+    /// Largest page, 1–1000 (default 20); like history pages, a page can
+    /// stop earlier at the server's byte bound (`has_more` tells).
     #[param(minimum = 1, maximum = 1000, nullable = false)]
     limit: Option<u64>,
     /// Items to skip (default 0).
@@ -122,7 +136,11 @@ pub async fn drift(
         })?),
     };
     check_owner(&state, &caller, &id).await?;
-    let page = state.store.drift_events(&id, level, limit, offset).await?;
+    let max_bytes = state.config.server.max_page_bytes;
+    let page = state
+        .store
+        .drift_events_bounded(&id, level, limit, offset, max_bytes)
+        .await?;
     let items = page.items.into_iter().map(DriftBody::from).collect();
     Ok(Json(PageBody::new(
         Some(id),

@@ -10,6 +10,7 @@
 //! `ORDER BY` when every branch is already sorted.
 
 use super::super::{DriftRow, Page, StoreError, StoreResult};
+use super::history::PageBudget;
 use super::instances::sql_limit;
 use crate::engine::DriftLevel;
 use rusqlite::types::Value;
@@ -64,13 +65,15 @@ pub(crate) fn insert(
 }
 
 /// One page of an instance's drift events, newest first, optionally of one
-/// level only, with the total they come from.
+/// level only, with the total they come from: at most `limit` items, and
+/// no more than fit in `max_bytes` (history.rs, `PageBudget`).
 pub(crate) fn list(
     conn: &Connection,
     instance_id: &str,
     level: Option<DriftLevel>,
     limit: u64,
     offset: u64,
+    max_bytes: usize,
 ) -> StoreResult<Page<DriftRow>> {
     // One read transaction: the page and its total come from one snapshot.
     let tx = conn.unchecked_transaction()?;
@@ -81,7 +84,7 @@ pub(crate) fn list(
     let items = if levels.is_empty() {
         Vec::new()
     } else {
-        page_of(&tx, instance_id, &levels, limit, offset)?
+        page_of(&tx, instance_id, &levels, limit, offset, max_bytes)?
     };
     let total = match level {
         Some(level) => tx
@@ -117,22 +120,35 @@ fn levels_of(tx: &Transaction<'_>, instance_id: &str) -> StoreResult<Vec<DriftLe
     }
 }
 
-/// The page of the events of `levels`, merged newest first.
+/// The page of the events of `levels`, merged newest first, stopping at
+/// the first event that does not fit in `max_bytes`.
 fn page_of(
     tx: &Transaction<'_>,
     instance_id: &str,
     levels: &[DriftLevel],
     limit: u64,
     offset: u64,
+    max_bytes: usize,
 ) -> StoreResult<Vec<DriftRow>> {
     let mut stmt = tx.prepare_cached(&listing_sql(levels.len()))?;
     let mut rows = stmt.query(listing_params(instance_id, levels, limit, offset))?;
     let mut items = Vec::new();
+    let mut budget = PageBudget::new(max_bytes);
     while let Some(row) = rows.next()? {
-        items.push(drift_row(row)?);
+        let (item, modes_bytes) = drift_row(row)?;
+        if !budget.take(DRIFT_JSON_BYTES + modes_bytes) {
+            break;
+        }
+        items.push(item);
     }
     Ok(items)
 }
+
+/// An upper bound of a drift item's JSON (`DriftBody`, the comma before it
+/// included) apart from its affected modes, every field at its widest. The
+/// modes are stored as the JSON array they are served as, so its length
+/// is their size.
+pub(super) const DRIFT_JSON_BYTES: usize = 176;
 
 /// The listing of `levels` levels merged newest first: `?1` is the
 /// instance, `?2`.. the levels, then the limit and the offset.
@@ -168,21 +184,23 @@ fn listing_params(
     params_from_iter(values)
 }
 
-/// A listed row: the id in column 0, then [`COLUMNS`].
-fn drift_row(row: &rusqlite::Row<'_>) -> StoreResult<DriftRow> {
+/// A listed row (the id in column 0, then [`COLUMNS`]) and the length of
+/// its stored affected modes.
+fn drift_row(row: &rusqlite::Row<'_>) -> StoreResult<(DriftRow, usize)> {
     let modes: String = row.get(4)?;
     let affected_modes = serde_json::from_str(&modes).map_err(|source| StoreError::Codec {
         what: "corrupt affected_modes in drift_events",
         source,
     })?;
-    Ok(DriftRow {
+    let row = DriftRow {
         cycle_number: row.get(1)?,
         level: row.get(2)?,
         magnitude: row.get(3)?,
         affected_modes,
         rolled_back: row.get(5)?,
         timestamp: row.get(6)?,
-    })
+    };
+    Ok((row, modes.len()))
 }
 
 /// The query plan of a listing of `levels` levels, for the test that keeps

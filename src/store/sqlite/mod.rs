@@ -450,26 +450,28 @@ impl Store for SqliteStore {
         Ok(removed.load(Ordering::Relaxed))
     }
 
-    async fn history(
+    async fn history_bounded(
         &self,
         instance_id: &str,
         limit: u64,
         offset: u64,
+        max_bytes: usize,
     ) -> StoreResult<Page<ObservationRow>> {
         let instance_id = instance_id.to_owned();
-        self.read(move |c| history::history(c, &instance_id, limit, offset))
+        self.read(move |c| history::history(c, &instance_id, limit, offset, max_bytes))
             .await
     }
 
-    async fn drift_events(
+    async fn drift_events_bounded(
         &self,
         instance_id: &str,
         level: Option<DriftLevel>,
         limit: u64,
         offset: u64,
+        max_bytes: usize,
     ) -> StoreResult<Page<DriftRow>> {
         let instance_id = instance_id.to_owned();
-        self.read(move |c| drift::list(c, &instance_id, level, limit, offset))
+        self.read(move |c| drift::list(c, &instance_id, level, limit, offset, max_bytes))
             .await
     }
 
