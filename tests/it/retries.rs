@@ -46,13 +46,11 @@ async fn read_message(stream: &mut (impl AsyncRead + Unpin)) -> Option<(String, 
     Some((head, buffer[head_end..head_end + length].to_vec()))
 }
 
+/// The requests (request line and body) the proxy has seen once.
+type Seen = Arc<Mutex<HashSet<(String, Vec<u8>)>>>;
+
 /// One client connection: forward one request, answer or withhold.
-async fn relay(
-    mut client: TcpStream,
-    upstream: String,
-    seen: Arc<Mutex<HashSet<(String, Vec<u8>)>>>,
-    withheld: Arc<AtomicU64>,
-) {
+async fn relay(mut client: TcpStream, upstream: String, seen: Seen, withheld: Arc<AtomicU64>) {
     let Some((head, body)) = read_message(&mut client).await else {
         return;
     };
@@ -90,7 +88,7 @@ async fn sdk_retries_through_lost_replies_record_each_observation_once() {
 
     let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let seen: Seen = Arc::new(Mutex::new(HashSet::new()));
     let withheld = Arc::new(AtomicU64::new(0));
     let relays = {
         let (seen, withheld) = (seen.clone(), withheld.clone());
