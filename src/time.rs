@@ -19,9 +19,10 @@ pub fn format_timestamp(micros: Micros) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The years a caller timestamp may name. Four digits, and not before the
-/// Unix epoch: every time the server computes with then fits an `i64` of
-/// microseconds many times over, so no arithmetic on it can overflow.
+/// The years a caller timestamp may name, as written (before its offset is
+/// applied). Four digits, and not before the Unix epoch: every time the
+/// server computes with then fits an `i64` of microseconds many times
+/// over, so no arithmetic on it can overflow.
 pub const TIMESTAMP_YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
 
 /// Parses a caller timestamp: RFC 3339, or ISO 8601 without an offset (taken
@@ -29,10 +30,13 @@ pub const TIMESTAMP_YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
 /// with a four-digit year in [`TIMESTAMP_YEARS`].
 pub fn parse_timestamp(text: &str) -> Option<Micros> {
     let text = text.trim();
-    let four_digit_year = text.len() > 4
-        && text.as_bytes()[..4].iter().all(u8::is_ascii_digit)
-        && text.as_bytes()[4] == b'-';
-    if !four_digit_year {
+    let year: i32 = match text.as_bytes().get(..5) {
+        Some([digits @ .., b'-']) if digits.iter().all(u8::is_ascii_digit) => {
+            text.get(..4)?.parse().ok()?
+        }
+        _ => return None,
+    };
+    if !TIMESTAMP_YEARS.contains(&year) {
         return None;
     }
     let parsed = match DateTime::parse_from_rfc3339(text) {
@@ -42,9 +46,7 @@ pub fn parse_timestamp(text: &str) -> Option<Micros> {
             .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
             .map(|naive| naive.and_utc()),
     }?;
-    TIMESTAMP_YEARS
-        .contains(&parsed.year())
-        .then(|| parsed.timestamp_micros())
+    Some(parsed.timestamp_micros())
 }
 
 /// The calendar month (UTC) a time falls in, `YYYY-MM`: the quota period.
@@ -87,6 +89,12 @@ mod tests {
         }
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
         assert!(parse_timestamp("9999-12-31T23:59:59.999Z").is_some());
+        // The year as written counts, whatever the offset makes of it.
+        assert_eq!(
+            parse_timestamp("1970-01-01T00:00:00+05:00"),
+            Some(-5 * 3600 * 1_000_000)
+        );
+        assert!(parse_timestamp("9999-12-31T23:00:00-05:00").is_some());
     }
 
     #[test]

@@ -31,7 +31,12 @@ pub struct ObservationInput {
     /// Observations closer than `MIN_CYCLE_INTERVAL` to the previous one
     /// are throttled.
     #[serde(default)]
-    #[schema(format = DateTime)]
+    // The documented subset of what is accepted (days up to 28 so that
+    // every string of the pattern is a real date).
+    #[schema(
+        pattern = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$",
+        example = "2026-03-24T10:15:32Z"
+    )]
     timestamp: Option<String>,
     /// Arbitrary metadata stored with the observation, at most 16 KiB
     /// serialised.
