@@ -1,8 +1,10 @@
 //! `Idempotency-Key` (docs/api.md "Idempotency"): a repeat of a keyed
 //! request gets the original answer and changes nothing.
 //!
-//! This middleware runs after authentication and the rate limit, on the
-//! routes that change an instance. For a keyed request it
+//! [`run`] is called by the API routes' middleware once authentication and
+//! the rate limit passed (a replay is a request); it costs a header lookup
+//! on requests without a key. On the routes that change an instance, for a
+//! keyed request it
 //! - refuses a key that is not 1–255 visible ASCII characters (`422`);
 //! - answers `409 conflict` while a request with the same key is in flight
 //!   on this node;
@@ -15,7 +17,7 @@
 //!   recorded: a refused request changed nothing, so its repeat runs again.
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -112,14 +114,23 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// The middleware (see the module docs).
-pub async fn handle(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match keyed(&state, request, next).await {
+/// Runs `request` for `caller`, replaying or refusing it first if it is
+/// keyed (see the module docs).
+pub async fn run(state: &AppState, caller: &Caller, request: Request, next: Next) -> Response {
+    if !request.headers().contains_key(&IDEMPOTENCY_KEY) {
+        return next.run(request).await;
+    }
+    match keyed(state, caller, request, next).await {
         Ok(response) | Err(response) => response,
     }
 }
 
-async fn keyed(state: &AppState, request: Request, next: Next) -> Result<Response, Response> {
+async fn keyed(
+    state: &AppState,
+    caller: &Caller,
+    request: Request,
+    next: Next,
+) -> Result<Response, Response> {
     let route = request.extensions().get::<MatchedPath>().cloned();
     let keyed_route = route
         .as_ref()
@@ -128,9 +139,6 @@ async fn keyed(state: &AppState, request: Request, next: Next) -> Result<Respons
         return Ok(next.run(request).await);
     }
     let Some(key) = key_of(&request).map_err(IntoResponse::into_response)? else {
-        return Ok(next.run(request).await);
-    };
-    let Some(caller) = request.extensions().get::<Caller>().cloned() else {
         return Ok(next.run(request).await);
     };
     let (parts, body) = request.into_parts();

@@ -72,7 +72,7 @@ pub async fn enforce_rate_limit(
         )
         .with_retry_after(retry_after_secs)
         .into_response(),
-        None => next.run(request).await,
+        None => super::idempotency::run(state, caller, request, next).await,
     };
     add_rate_headers(response.headers_mut(), &rate);
     match state.limiter.monthly(&caller.account).await {

@@ -81,8 +81,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/billing/checkout", post(billing::checkout))
         .route("/v1/billing/portal", post(billing::portal))
         .merge(fault_routes())
-        // Inside authentication and the rate limit: a replay is a request.
-        .route_layer(from_fn_with_state(state.clone(), idempotency::handle))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
 
     let admin = Router::new()
