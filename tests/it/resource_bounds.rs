@@ -212,17 +212,12 @@ async fn a_reply_the_client_never_reads_is_dropped_after_the_write_timeout() {
             "dropped after {dropped_after:?}, before the write timeout"
         );
 
-        // The memory the reply held is given back.
-        let within = |rss| rss < before + 4 * 1024 * 1024;
-        let (after, settled_in) = settle(
-            &server,
-            &key,
-            &history,
-            pid,
-            Duration::from_secs(30),
-            within,
-        )
-        .await;
+        // The memory the reply held is given back: the RSS falls back at
+        // least half way from the peak (a reply kept alive would hold it
+        // at the peak; allocator caches keep a few MiB for a while).
+        let back = |rss: u64| rss < before + peak.saturating_sub(before) / 2;
+        let (after, settled_in) =
+            settle(&server, &key, &history, pid, Duration::from_secs(30), back).await;
         eprintln!(
             "stuck client {round}: server RSS before {:.1} MiB, peak with the stuck reply \
              {:.1} MiB, after {:.1} MiB (connection dropped {dropped_after:.2?} after the \
@@ -236,8 +231,8 @@ async fn a_reply_the_client_never_reads_is_dropped_after_the_write_timeout() {
             "the stuck reply should have been measurable: before {before}, peak {peak}"
         );
         assert!(
-            after < before + 4 * 1024 * 1024,
-            "RSS did not return near its level before: before {before}, after {after}"
+            back(after),
+            "RSS did not fall back from the peak: before {before}, peak {peak}, after {after}"
         );
 
         // The client finds the connection reset (or closed) without the
