@@ -14,9 +14,9 @@ use tokio::io::AsyncWriteExt;
 const SMALL_QUOTA: &str =
     "[tiers.free]\nrate_per_minute = 0\nmonthly_cycles = 20\nmax_instances = 3\n";
 
-/// Sends `body` to `path` over a fresh connection and closes it at once,
-/// without reading anything.
-async fn send_and_close(addr: &str, path: &str, key: &str, body: &Value) {
+/// Sends `body` to `path` over a fresh connection and closes it `after`
+/// the send, without reading anything.
+async fn send_and_close(addr: &str, path: &str, key: &str, body: &Value, after: Duration) {
     let body = body.to_string();
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
@@ -25,6 +25,7 @@ async fn send_and_close(addr: &str, path: &str, key: &str, body: &Value) {
     );
     if let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await {
         let _ = stream.write_all(request.as_bytes()).await;
+        tokio::time::sleep(after).await;
         drop(stream);
     }
 }
@@ -68,7 +69,7 @@ async fn requests_closed_right_after_sending_never_exceed_the_quota() {
         let body =
             json!({"mode_target": "exploration", "signal_strength": 0.5, "timestamp": ts(i)});
         sent.push(tokio::spawn(async move {
-            send_and_close(&addr, &path, &key, &body).await
+            send_and_close(&addr, &path, &key, &body, Duration::from_millis(i % 20)).await
         }));
     }
     for task in sent {
@@ -90,7 +91,7 @@ async fn requests_closed_right_after_sending_never_exceed_the_quota() {
             .collect();
         let body = json!({ "observations": observations });
         sent.push(tokio::spawn(async move {
-            send_and_close(&addr, &path, &key, &body).await
+            send_and_close(&addr, &path, &key, &body, Duration::from_millis(i % 20)).await
         }));
     }
     for task in sent {
