@@ -126,14 +126,6 @@ pub struct InstanceActorState {
 }
 
 impl InstanceActor {
-    fn view(model: &InstanceModel) -> InstanceView {
-        InstanceView {
-            meta: model.meta.clone(),
-            profile: model.profile.clone(),
-            state: model.state.clone(),
-        }
-    }
-
     /// The model, if it exists for this account.
     fn owned<'a>(
         state: &'a InstanceActorState,
@@ -204,7 +196,7 @@ impl InstanceActor {
         model.check_version(if_match)?;
         let now = now_micros();
         let mut change = plan(model, now)?;
-        let view = Self::view(&change.model);
+        let view = change.model.view();
         if let Some(idempotency) = idempotency {
             change.write.idempotency = Some(idempotency.record(&view, now));
         }
@@ -252,7 +244,7 @@ impl Actor for InstanceActor {
         }
         match message {
             InstanceMessage::Get { account_id, reply } => {
-                let _ = reply.send(Self::owned(state, &account_id, &id).map(Self::view));
+                let _ = reply.send(Self::owned(state, &account_id, &id).map(InstanceModel::view));
             }
             InstanceMessage::Update {
                 account_id,

@@ -167,6 +167,15 @@ impl InstanceModel {
         })
     }
 
+    /// The read-only view of this model.
+    pub fn view(&self) -> super::InstanceView {
+        super::InstanceView {
+            meta: self.meta.clone(),
+            profile: self.profile.clone(),
+            state: self.state.clone(),
+        }
+    }
+
     /// The next version of this model, touched at `now`.
     fn successor(&self, now: Micros) -> InstanceModel {
         let mut next = self.clone();

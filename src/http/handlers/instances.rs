@@ -52,7 +52,7 @@ pub async fn create_for(
     let recorded = keyed.map(|keyed| {
         keyed
             .attach::<InstanceView>(caller, Box::new(created_response))
-            .record(&view_of(&model), now)
+            .record(&model.view(), now)
     });
     let tier_name = caller.account.tier.clone();
     let max = state.tier(&tier_name).max_instances;
@@ -107,15 +107,7 @@ pub async fn create(
     let (profile, initial) = build_initial(body.initial_config.unwrap_or_default())?;
     let keyed = keyed.map(|Extension(k)| k);
     let model = create_for(&state, &caller, name, description, profile, initial, keyed).await?;
-    Ok(created_response(&view_of(&model)).into_response())
-}
-
-fn view_of(model: &InstanceModel) -> InstanceView {
-    InstanceView {
-        meta: model.meta.clone(),
-        profile: model.profile.clone(),
-        state: model.state.clone(),
-    }
+    Ok(created_response(&model.view()).into_response())
 }
 
 /// The `201` of a create.
