@@ -179,6 +179,9 @@ impl Server {
                     tokio::time::sleep(FAIL_STOP_LINGER).await;
                 }
             }
+            // Event streams never finish on their own: end them now, so
+            // the grace period is spent on real requests.
+            state.registry.events().close();
         };
         http::listener::serve(listener, app, limits, stop).await;
         sweeper.abort();

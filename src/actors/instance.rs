@@ -14,6 +14,7 @@ use crate::store::{Micros, StoreError};
 use crate::time::now_micros;
 
 use super::idempotency::{Fingerprint, Idempotency, LastTimedRequest};
+use super::instance_events::{point_of, InstanceChange};
 use super::instance_model::{
     InstanceMeta, InstanceModel, PlannedChange, ResetMode, StepView, TimedObservation,
 };
@@ -162,6 +163,23 @@ impl InstanceActor {
         }
     }
 
+    /// Tells the instance's event-stream subscribers about a committed change.
+    fn publish(&self, id: &str, change: InstanceChange) {
+        self.context.events.publish(id, change);
+    }
+
+    fn publish_updated(&self, id: &str, result: &Result<InstanceView, InstanceError>) {
+        if let Ok(view) = result {
+            self.publish(
+                id,
+                InstanceChange::Updated {
+                    version: view.meta.version,
+                    timestamp: view.meta.updated_at,
+                },
+            );
+        }
+    }
+
     fn context_id(&self, state: &InstanceActorState) -> String {
         state.id.clone()
     }
@@ -264,6 +282,7 @@ impl Actor for InstanceActor {
                         |model, now| model.plan_update(name, description, now),
                     )
                     .await;
+                self.publish_updated(&id, &result);
                 let _ = reply.send(result);
             }
             InstanceMessage::Reset {
@@ -283,6 +302,18 @@ impl Actor for InstanceActor {
                         |model, now| model.plan_reset(mode, now),
                     )
                     .await;
+                if let Ok(view) = &result {
+                    self.publish(
+                        &id,
+                        InstanceChange::Reset {
+                            version: view.meta.version,
+                            mode,
+                            cycle_count: view.state.cycle(),
+                            timestamp: view.meta.updated_at,
+                            point: point_of(&view.state, None),
+                        },
+                    );
+                }
                 let _ = reply.send(result);
             }
             InstanceMessage::ApplyTestProfile {
@@ -295,6 +326,7 @@ impl Actor for InstanceActor {
                         model.plan_test_profile(modes, now)
                     })
                     .await;
+                self.publish_updated(&id, &result);
                 let _ = reply.send(result);
             }
             InstanceMessage::Process {
@@ -397,7 +429,19 @@ impl InstanceActor {
         if let Some(idempotency) = request.idempotency {
             change.write.idempotency = Some(idempotency.record(&outcome, now));
         }
+        let last = change.write.observations.last().and_then(|o| {
+            o.point.map(|point| InstanceChange::Observation {
+                version: outcome.meta.version,
+                cycle_number: o.cycle_number,
+                observations: request.observations.len() as u64,
+                timestamp: o.timestamp,
+                point,
+            })
+        });
         self.commit(state, change).await?;
+        if let Some(change) = last {
+            self.publish(id, change);
+        }
         metrics::counter!("identity_os_engine_cycles_total")
             .increment(request.observations.len() as u64);
         state.last_timed = fingerprint.map(|fingerprint| LastTimedRequest {
@@ -432,6 +476,12 @@ impl InstanceActor {
                 // read the row just before the delete cannot resurrect it.
                 state.model = None;
                 state.last_timed = None;
+                self.publish(
+                    id,
+                    InstanceChange::Deleted {
+                        timestamp: now_micros(),
+                    },
+                );
                 Ok(())
             }
             Err(e) => Err(e.into()),

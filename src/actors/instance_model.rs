@@ -280,6 +280,10 @@ impl InstanceModel {
                 confidence: timed.observation.confidence(),
                 context_json: timed.context_json.clone(),
                 timestamp: at,
+                point: Some(super::instance_events::point_of(
+                    &next.state,
+                    result.drift.as_ref(),
+                )),
             });
             if let (true, Some(drift)) = (result.drift_event_recorded, &result.drift) {
                 drift_rows.push(DriftRow {

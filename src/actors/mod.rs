@@ -12,6 +12,7 @@
 mod billing;
 pub mod idempotency;
 mod instance;
+pub mod instance_events;
 mod instance_model;
 pub mod limiter;
 mod registry;

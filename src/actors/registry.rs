@@ -17,6 +17,7 @@ use crate::store::{Micros, Store};
 use crate::time::now_micros;
 
 use super::instance::{InstanceActor, InstanceMessage};
+use super::instance_events::InstanceEvents;
 use super::instance_model::InstanceModel;
 use super::supervisor::SupervisorMessage;
 use super::InstanceError;
@@ -44,6 +45,8 @@ pub struct InstanceContext {
     pub(super) spawned: AtomicU64,
     pub(super) restarts: AtomicU64,
     shutting_down: AtomicBool,
+    /// Committed changes, fanned out to event-stream subscribers.
+    pub events: Arc<InstanceEvents>,
 }
 
 impl InstanceContext {
@@ -105,12 +108,18 @@ impl InstanceRegistry {
                 spawned: AtomicU64::new(0),
                 restarts: AtomicU64::new(0),
                 shutting_down: AtomicBool::new(false),
+                events: Arc::default(),
             }),
         }
     }
 
     pub(super) fn context(&self) -> &Arc<InstanceContext> {
         &self.context
+    }
+
+    /// The fan-out of committed changes (event streams).
+    pub fn events(&self) -> &Arc<InstanceEvents> {
+        &self.context.events
     }
 
     /// The engine every actor steps with.

@@ -136,11 +136,14 @@ impl Config {
             ),
             ("server.write_timeout_secs", self.server.write_timeout_secs),
             ("server.max_page_bytes", self.server.max_page_bytes as u64),
+            ("server.event_heartbeat_secs", self.server.event_heartbeat_secs),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be greater than 0"));
             }
         }
+        crate::http::cors::validate_origins(&self.server.cors_allowed_origins)
+            .map_err(|reason| invalid("server.cors_allowed_origins", reason))?;
         if self.server.worker_threads > MAX_WORKER_THREADS {
             return Err(invalid(
                 "server.worker_threads",

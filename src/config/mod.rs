@@ -75,6 +75,14 @@ pub struct ServerConfig {
     /// machine shared with other busy processes (a load generator, the
     /// database) fewer threads can mean fewer context switches.
     pub worker_threads: usize,
+    /// Origins whose scripts may call the API (CORS); empty = same origin
+    /// only; `"*"` = any origin (no credentials are involved: the API key
+    /// travels in `Authorization`).
+    pub cors_allowed_origins: Vec<String>,
+    /// Open `/events` streams one account may have at once; 0 = no limit.
+    pub max_event_streams_per_account: usize,
+    /// Seconds between heartbeat comments on an idle event stream.
+    pub event_heartbeat_secs: u64,
 }
 
 impl ServerConfig {
@@ -207,6 +215,9 @@ impl Default for ServerConfig {
             max_connections_per_ip: 256,
             max_page_bytes: 4 * 1024 * 1024,
             worker_threads: 0,
+            cors_allowed_origins: Vec::new(),
+            max_event_streams_per_account: 16,
+            event_heartbeat_secs: 15,
         }
     }
 }

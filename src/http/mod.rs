@@ -3,6 +3,7 @@
 //! else to the actors and the store.
 
 pub mod auth;
+pub mod cors;
 pub mod deadline;
 pub mod docs;
 pub mod edge;
@@ -24,7 +25,8 @@ use axum::routing::{get, patch, post};
 use axum::Router;
 
 use handlers::{
-    admin, billing, engine, history, instances, personality_test, personas, system, usage,
+    admin, billing, dashboard, engine, events, history, instances, keys, personality_test,
+    personas, system, trajectory, usage,
 };
 pub use state::{AppInner, AppState, Caller};
 
@@ -72,6 +74,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/instances/{id}/reset", post(engine::reset))
         .route("/v1/instances/{id}/history", get(history::history))
         .route("/v1/instances/{id}/drift", get(history::drift))
+        .route("/v1/instances/{id}/trajectory", get(trajectory::trajectory))
+        .route("/v1/instances/{id}/events", get(events::events))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/personas", get(personas::list))
         .route("/v1/personas/{id}", get(personas::get))
         .route("/v1/test/questions", get(personality_test::questions))
@@ -105,10 +111,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/billing/webhook", post(billing::webhook))
         .route("/openapi.json", get(openapi::serve))
         .route("/docs", get(docs::page))
+        .route("/", get(dashboard::root))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/app.js", get(dashboard::script))
+        .route("/dashboard/app.css", get(dashboard::style))
         .merge(api)
         .merge(admin)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), cors::handle))
         // Outermost: every response, the fallbacks' included, passes it.
         .layer(from_fn_with_state(state.clone(), edge::handle))
         .with_state(state)

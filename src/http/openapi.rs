@@ -24,7 +24,8 @@ use utoipa::OpenApi;
 
 use super::error::ErrorBody;
 use super::handlers::{
-    admin, billing, engine, history, instances, personality_test, personas, system, usage,
+    admin, billing, dashboard, engine, events, history, instances, keys, personality_test,
+    personas, system, trajectory, usage,
 };
 use super::state::AppState;
 use crate::config::Config;
@@ -59,6 +60,12 @@ use crate::config::Config;
         engine::reset,
         history::history,
         history::drift,
+        trajectory::trajectory,
+        events::events,
+        keys::list,
+        keys::create,
+        keys::revoke,
+        dashboard::page,
         personas::list,
         personas::get,
         personality_test::questions,
@@ -74,7 +81,13 @@ use crate::config::Config;
         admin::create_key,
         admin::revoke_key,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(
+        ErrorBody,
+        events::ReadyEvent,
+        events::ObservationEvent,
+        events::ResetEvent,
+        events::NoticeEvent,
+    )),
     tags(
         (name = "instances", description = "Create, list, read, rename and delete agent instances"),
         (name = "engine", description = "Feed observations and read state and contracts"),
@@ -82,6 +95,7 @@ use crate::config::Config;
         (name = "personas", description = "The twelve reference personas"),
         (name = "personality test", description = "Give an instance its initial profile"),
         (name = "billing", description = "Plans and usage"),
+        (name = "keys", description = "The caller's own API keys"),
         (name = "admin", description = "Accounts and keys (self-hosting; needs the admin token)"),
         (name = "operations", description = "Health, readiness, version, metrics and this document"),
     ),

@@ -197,6 +197,39 @@ pub struct ObservationRow {
     pub confidence: f64,
     pub context_json: String,
     pub timestamp: Micros,
+    /// The state the cycle produced, stored with it for the trajectory.
+    /// Written with every observation; `None` when read for the history
+    /// (which does not show it) and for rows of databases before schema 6.
+    pub point: Option<CyclePoint>,
+}
+
+/// The figures of the state one cycle produced: a point of the
+/// trajectory (`GET /v1/instances/{id}/trajectory`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CyclePoint {
+    pub energy_level: f64,
+    pub stress_level: StressLevel,
+    pub stability_index: f64,
+    pub mode_strengths: [f64; crate::engine::MODE_COUNT],
+    pub dominant_mode: Option<Mode>,
+    /// The cycle's drift reading; `None` during the drift warm-up.
+    pub drift: Option<CycleDrift>,
+}
+
+/// A cycle's drift reading, as the trajectory shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CycleDrift {
+    pub level: DriftLevel,
+    pub magnitude: f64,
+    pub rolled_back: bool,
+}
+
+/// One point of an instance's trajectory: a cycle and the state it produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrajectoryRow {
+    pub cycle_number: u64,
+    pub timestamp: Micros,
+    pub point: CyclePoint,
 }
 
 /// One recorded drift event.
@@ -443,6 +476,20 @@ pub trait Store: Send + Sync + 'static {
         offset: u64,
         max_bytes: usize,
     ) -> StoreResult<Page<ObservationRow>>;
+    /// The trajectory: the state each cycle produced, newest first (the
+    /// observations written with a [`CyclePoint`]; older rows are left out,
+    /// so `total` counts only those with one).
+    /// A backend without it answers `Unsupported`.
+    async fn trajectory(
+        &self,
+        _instance_id: &str,
+        _limit: u64,
+        _offset: u64,
+    ) -> StoreResult<Page<TrajectoryRow>> {
+        Err(StoreError::Unsupported(
+            "this storage backend does not keep trajectories".into(),
+        ))
+    }
     /// Drift events, newest first, optionally only one level.
     async fn drift_events(
         &self,

@@ -26,7 +26,7 @@ use crate::http::wire::{DriftBody, ObservationBody, PageBody};
 /// exactly as for a missing instance): one indexed lookup, without waking
 /// the instance's actor. The audit rows are committed with the change
 /// that made them, so a page read after this check is never ahead of it.
-async fn check_owner(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+pub(crate) async fn check_owner(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     match state.store.instance_owner(id).await? {
         Some(owner) if owner == caller.account.id => Ok(()),
         _ => Err(InstanceError::NotFound(id.to_owned()).into()),

@@ -2,16 +2,20 @@
 
 pub mod admin;
 pub mod billing;
+pub mod dashboard;
 pub mod engine;
+pub mod events;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod history;
 pub mod instance_input;
 pub mod instances;
+pub mod keys;
 pub mod observation_input;
 pub mod personality_test;
 pub mod personas;
 pub mod system;
+pub mod trajectory;
 pub mod usage;
 
 use axum::http::StatusCode;

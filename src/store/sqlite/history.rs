@@ -5,7 +5,8 @@
 //! instance gets, so "newest first" is `ORDER BY id DESC` (cycle numbers
 //! restart after a reset).
 
-use super::super::{InstanceWrite, ObservationRow, Page, StoreResult};
+use super::super::{InstanceWrite, ObservationRow, Page, StoreResult, TrajectoryRow};
+use super::cycle_point::PointColumn;
 use super::drift;
 use super::instances::sql_limit;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -19,7 +20,7 @@ pub(crate) fn append(conn: &Connection, instance_id: &str, w: &InstanceWrite) ->
     if !w.observations.is_empty() {
         let mut stmt = conn.prepare_cached(
             "INSERT INTO observations (instance_id, cycle_number, mode_target, signal_strength, \
-             confidence, context_json, timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             confidence, context_json, timestamp, point) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for o in &w.observations {
             stmt.execute(params![
@@ -30,6 +31,7 @@ pub(crate) fn append(conn: &Connection, instance_id: &str, w: &InstanceWrite) ->
                 o.confidence,
                 o.context_json,
                 o.timestamp,
+                PointColumn(o.point),
             ])?;
             if keep_ids {
                 observation_ids.push((o.cycle_number, conn.last_insert_rowid()));
@@ -80,6 +82,7 @@ pub(crate) fn history(
             confidence: row.get(3)?,
             context_json: row.get(4)?,
             timestamp: row.get(5)?,
+            point: None,
         };
         if !budget.take(OBSERVATION_JSON_BYTES + item.context_json.len()) {
             break;
@@ -90,6 +93,42 @@ pub(crate) fn history(
     drop(stmt);
     let total = tx
         .prepare_cached("SELECT COUNT(*) FROM observations WHERE instance_id = ?1")?
+        .query_row(params![instance_id], |r| r.get(0))?;
+    tx.commit()?;
+    Ok(Page { items, total })
+}
+
+/// One page of an instance's trajectory, newest first, with the total
+/// (both of the observations that have a point).
+pub(crate) fn trajectory(
+    conn: &Connection,
+    instance_id: &str,
+    limit: u64,
+    offset: u64,
+) -> StoreResult<Page<TrajectoryRow>> {
+    let tx = conn.unchecked_transaction()?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT cycle_number, timestamp, point FROM observations \
+         WHERE instance_id = ?1 AND point IS NOT NULL ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+    )?;
+    let mut rows = stmt.query(params![instance_id, sql_limit(limit), sql_limit(offset)])?;
+    let mut items = Vec::new();
+    while let Some(row) = rows.next()? {
+        let PointColumn(point) = row.get(2)?;
+        if let Some(point) = point {
+            items.push(TrajectoryRow {
+                cycle_number: row.get(0)?,
+                timestamp: row.get(1)?,
+                point,
+            });
+        }
+    }
+    drop(rows);
+    drop(stmt);
+    let total = tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM observations WHERE instance_id = ?1 AND point IS NOT NULL",
+        )?
         .query_row(params![instance_id], |r| r.get(0))?;
     tx.commit()?;
     Ok(Page { items, total })
@@ -243,6 +282,7 @@ mod tests {
             confidence: 2.225_073_858_507_201_4e-308,
             context_json: context.to_string(),
             timestamp: 253_402_300_799_999_999,
+            point: None,
         };
         let estimate = OBSERVATION_JSON_BYTES + row.context_json.len();
         let served = serde_json::to_string(&ObservationBody::from(row)).unwrap();

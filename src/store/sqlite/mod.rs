@@ -12,6 +12,7 @@ mod backup;
 mod billing;
 mod checkpointer;
 mod columns;
+mod cycle_point;
 mod drift;
 mod group;
 mod history;
@@ -29,7 +30,7 @@ mod tests;
 use super::{
     Account, ApiKeyRecord, BillingChange, BillingEventOutcome, BillingInfo, DriftRow, Durability,
     FailStop, IdempotencyRecord, InstanceRecord, InstanceSort, InstanceWrite, KeyOwner, Micros,
-    ObservationRow, Page, SortOrder, Store, StoreError, StoreResult,
+    ObservationRow, Page, SortOrder, Store, StoreError, StoreResult, TrajectoryRow,
 };
 use crate::engine::DriftLevel;
 use async_trait::async_trait;
@@ -459,6 +460,17 @@ impl Store for SqliteStore {
     ) -> StoreResult<Page<ObservationRow>> {
         let instance_id = instance_id.to_owned();
         self.read(move |c| history::history(c, &instance_id, limit, offset, max_bytes))
+            .await
+    }
+
+    async fn trajectory(
+        &self,
+        instance_id: &str,
+        limit: u64,
+        offset: u64,
+    ) -> StoreResult<Page<TrajectoryRow>> {
+        let instance_id = instance_id.to_owned();
+        self.read(move |c| history::trajectory(c, &instance_id, limit, offset))
             .await
     }
 

@@ -183,6 +183,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_keys_age ON idempotency_keys(created_at);
     "#,
+    // Version 6: each observation keeps the state its cycle produced
+    // (cycle_point.rs), the points of the trajectory; rows written before
+    // have none (NULL) and are not part of it.
+    r#"
+    ALTER TABLE observations ADD COLUMN point BLOB;
+    "#,
 ];
 
 /// Opens (creating if needed) the read-write connection of a database file

@@ -64,6 +64,7 @@ fn observation(cycle: u64, timestamp: i64) -> ObservationRow {
         confidence: 0.75,
         context_json: format!(r#"{{"n":{cycle}}}"#),
         timestamp,
+        point: None,
     }
 }
 
