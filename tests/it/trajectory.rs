@@ -75,3 +75,28 @@ async fn another_account_cannot_read_it() {
         .await
         .assert_error(401, "unauthorized");
 }
+
+#[tokio::test]
+async fn the_new_routes_have_their_schemas_in_the_document() {
+    let server = TestServer::start(Options::default());
+    let doc = server
+        .send(reqwest::Method::GET, "/openapi.json", None, None, &[])
+        .await
+        .body;
+    let schemas = &doc["components"]["schemas"];
+    let point = &schemas["TrajectoryPoint"];
+    let figures = &schemas["StateFigures"]["properties"];
+    for field in ["energy_level", "stress_level", "stability_index", "mode_strengths", "dominant_mode", "drift"] {
+        assert!(figures.get(field).is_some(), "StateFigures.{field}");
+    }
+    assert!(point.to_string().contains("cycle_number"));
+    for name in ["ApiKey", "ApiKeyList", "NewApiKey", "StreamReady", "ObservationEvent", "ResetEvent", "ChangeNotice"] {
+        assert!(schemas.get(name).is_some(), "{name}");
+    }
+    let key = &schemas["ApiKey"]["properties"];
+    for field in ["id", "prefix", "created_at", "last_used_at", "revoked_at"] {
+        assert!(key.get(field).is_some(), "ApiKey.{field}");
+    }
+    let events = &doc["paths"]["/v1/instances/{id}/events"]["get"];
+    assert!(events["responses"]["200"]["content"]["text/event-stream"].is_object());
+}
