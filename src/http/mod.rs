@@ -115,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/dashboard", get(dashboard::page))
         .route("/dashboard/app.js", get(dashboard::script))
         .route("/dashboard/app.css", get(dashboard::style))
+        .route("/dashboard/icon.svg", get(dashboard::icon))
         .merge(api)
         .merge(admin)
         .fallback(system::not_found)

@@ -9,6 +9,7 @@ mod common;
 mod actor_lifecycle;
 mod auth_and_errors;
 mod billing;
+mod browser;
 mod cors;
 mod dashboard;
 mod cli;

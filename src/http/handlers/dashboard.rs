@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 const INDEX: &str = include_str!("../../../assets/dashboard/index.html");
 const SCRIPT: &str = include_str!("../../../assets/dashboard/app.js");
 const STYLE: &str = include_str!("../../../assets/dashboard/app.css");
+const ICON: &str = include_str!("../../../assets/dashboard/icon.svg");
 
 /// Only this server's own files and API; no inline script or style, no
 /// frames, no forms posted elsewhere.
@@ -43,6 +44,11 @@ pub async fn script() -> Response {
 /// `GET /dashboard/app.css`.
 pub async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
+}
+
+/// `GET /dashboard/icon.svg`.
+pub async fn icon() -> Response {
+    asset("image/svg+xml", ICON)
 }
 
 /// `GET /`: to the dashboard.
