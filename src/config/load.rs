@@ -136,7 +136,10 @@ impl Config {
             ),
             ("server.write_timeout_secs", self.server.write_timeout_secs),
             ("server.max_page_bytes", self.server.max_page_bytes as u64),
-            ("server.event_heartbeat_secs", self.server.event_heartbeat_secs),
+            (
+                "server.event_heartbeat_secs",
+                self.server.event_heartbeat_secs,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be greater than 0"));

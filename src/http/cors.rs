@@ -43,9 +43,7 @@ pub fn validate_origins(origins: &[String]) -> Result<(), String> {
             .strip_prefix("https://")
             .or_else(|| origin.strip_prefix("http://"));
         let valid = rest.is_some_and(|host| {
-            !host.is_empty()
-                && !host.contains('/')
-                && host.chars().all(|c| c.is_ascii_graphic())
+            !host.is_empty() && !host.contains('/') && host.chars().all(|c| c.is_ascii_graphic())
         });
         if !valid {
             return Err(format!(
@@ -80,7 +78,9 @@ pub async fn handle(State(state): State<AppState>, request: Request, next: Next)
     let origin = allowed_origin(&state, request.headers());
     let preflight = request.method() == Method::OPTIONS
         && request.headers().contains_key(ORIGIN)
-        && request.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+        && request
+            .headers()
+            .contains_key(ACCESS_CONTROL_REQUEST_METHOD);
     let mut response = if preflight {
         match &origin {
             Some(_) => {
@@ -94,7 +94,10 @@ pub async fn handle(State(state): State<AppState>, request: Request, next: Next)
                     ACCESS_CONTROL_ALLOW_HEADERS,
                     HeaderValue::from_static(ALLOW_HEADERS),
                 );
-                headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE_SECS));
+                headers.insert(
+                    ACCESS_CONTROL_MAX_AGE,
+                    HeaderValue::from_static(MAX_AGE_SECS),
+                );
                 ok
             }
             None => {

@@ -17,7 +17,10 @@ async fn the_page_and_its_files_are_served_with_a_strict_policy() {
         assert!(headers["content-type"].to_str().unwrap().starts_with(kind));
         let policy = headers["content-security-policy"].to_str().unwrap();
         assert!(policy.contains("default-src 'none'") && policy.contains("script-src 'self'"));
-        assert!(!answer.text().await.unwrap().contains("https://"), "{path}: no other origin");
+        assert!(
+            !answer.text().await.unwrap().contains("https://"),
+            "{path}: no other origin"
+        );
     }
     let root = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

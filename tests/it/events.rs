@@ -21,7 +21,12 @@ struct Sse {
 }
 
 impl Events {
-    async fn open(server: &TestServer, id: &str, key: &str, last: Option<&str>) -> reqwest::Response {
+    async fn open(
+        server: &TestServer,
+        id: &str,
+        key: &str,
+        last: Option<&str>,
+    ) -> reqwest::Response {
         let mut request = server
             .client
             .get(server.url(&format!("/v1/instances/{id}/events")))
@@ -89,10 +94,15 @@ async fn every_committed_change_arrives_with_its_version_as_id() {
     let id = server.create_instance(&key, "e").await;
     let mut events = Events::start(&server, &id, &key, None).await;
     let ready = events.next().await.unwrap();
-    assert_eq!((ready.name.as_str(), ready.id.as_deref()), ("ready", Some("1")));
+    assert_eq!(
+        (ready.name.as_str(), ready.id.as_deref()),
+        ("ready", Some("1"))
+    );
     assert_eq!(ready.data["missed"], Value::Null);
 
-    let processed = server.post(&format!("/v1/instances/{id}/process"), &key, obs(1)).await;
+    let processed = server
+        .post(&format!("/v1/instances/{id}/process"), &key, obs(1))
+        .await;
     assert_eq!(processed.status, StatusCode::OK);
     let observation = events.next().await.unwrap();
     assert_eq!(observation.name, "observation");
@@ -111,20 +121,40 @@ async fn every_committed_change_arrives_with_its_version_as_id() {
         .await;
     assert_eq!(batch.status, StatusCode::OK);
     let batched = events.next().await.unwrap();
-    assert_eq!((batched.data["cycle_number"].as_u64(), batched.data["observations"].as_u64()), (Some(4), Some(3)));
+    assert_eq!(
+        (
+            batched.data["cycle_number"].as_u64(),
+            batched.data["observations"].as_u64()
+        ),
+        (Some(4), Some(3))
+    );
 
-    let reset = server.post(&format!("/v1/instances/{id}/reset"), &key, json!({})).await;
+    let reset = server
+        .post(&format!("/v1/instances/{id}/reset"), &key, json!({}))
+        .await;
     assert_eq!(reset.status, StatusCode::OK);
     let reset_event = events.next().await.unwrap();
-    assert_eq!((reset_event.name.as_str(), reset_event.id.as_deref()), ("reset", Some("4")));
+    assert_eq!(
+        (reset_event.name.as_str(), reset_event.id.as_deref()),
+        ("reset", Some("4"))
+    );
     assert_eq!(reset_event.data["mode"], "initial");
 
     let deleted = server
-        .send(Method::DELETE, &format!("/v1/instances/{id}"), Some(&key), None, &[])
+        .send(
+            Method::DELETE,
+            &format!("/v1/instances/{id}"),
+            Some(&key),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(events.next().await.unwrap().name, "deleted");
-    assert!(events.next().await.is_none(), "the stream ends after deleted");
+    assert!(
+        events.next().await.is_none(),
+        "the stream ends after deleted"
+    );
 }
 
 #[tokio::test]
@@ -134,10 +164,18 @@ async fn a_reconnect_is_told_whether_it_missed_changes() {
     let id = server.create_instance(&key, "r").await;
     let mut caught_up = Events::start(&server, &id, &key, Some("1")).await;
     assert_eq!(caught_up.next().await.unwrap().data["missed"], false);
-    server.post(&format!("/v1/instances/{id}/process"), &key, obs(1)).await;
+    server
+        .post(&format!("/v1/instances/{id}/process"), &key, obs(1))
+        .await;
     let mut behind = Events::start(&server, &id, &key, Some("1")).await;
     let ready = behind.next().await.unwrap();
-    assert_eq!((ready.data["missed"].as_bool(), ready.data["version"].as_i64()), (Some(true), Some(2)));
+    assert_eq!(
+        (
+            ready.data["missed"].as_bool(),
+            ready.data["version"].as_i64()
+        ),
+        (Some(true), Some(2))
+    );
     let bad = Events::open(&server, &id, &key, Some("yesterday")).await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
@@ -153,13 +191,21 @@ async fn streams_are_limited_per_account_and_need_the_owner() {
     let not_found = Events::open(&server, &id, &other, None).await;
     assert_eq!(not_found.status(), StatusCode::NOT_FOUND);
     let unauthenticated = server
-        .send(Method::GET, &format!("/v1/instances/{id}/events"), None, None, &[])
+        .send(
+            Method::GET,
+            &format!("/v1/instances/{id}/events"),
+            None,
+            None,
+            &[],
+        )
         .await;
     unauthenticated.assert_error(401, "unauthorized");
 
     let first = Events::start(&server, &id, &key, None).await;
     let _second = Events::start(&server, &id, &key, None).await;
-    let third = server.get(&format!("/v1/instances/{id}/events"), &key).await;
+    let third = server
+        .get(&format!("/v1/instances/{id}/events"), &key)
+        .await;
     third.assert_error(429, "rate_limited");
     assert!(third.header("retry-after").is_some());
     // Another account has its own budget (its 404 above took none).

@@ -21,7 +21,13 @@ async fn create_list_revoke_and_the_last_key_stays() {
 
     // The last active key cannot be revoked.
     server
-        .send(Method::DELETE, &format!("/v1/keys/{first_id}"), Some(&key), None, &[])
+        .send(
+            Method::DELETE,
+            &format!("/v1/keys/{first_id}"),
+            Some(&key),
+            None,
+            &[],
+        )
         .await
         .assert_error(409, "conflict");
 
@@ -32,11 +38,20 @@ async fn create_list_revoke_and_the_last_key_stays() {
     let second = created.body["key"].as_str().unwrap().to_string();
     let second_id = created.body["id"].as_str().unwrap().to_string();
     assert!(second.starts_with(created.body["prefix"].as_str().unwrap()));
-    assert_eq!(server.get("/v1/usage", &second).await.status, StatusCode::OK);
+    assert_eq!(
+        server.get("/v1/usage", &second).await.status,
+        StatusCode::OK
+    );
 
     // Another account's key is not found; its own keys list only its own.
     server
-        .send(Method::DELETE, &format!("/v1/keys/{second_id}"), Some(&other), None, &[])
+        .send(
+            Method::DELETE,
+            &format!("/v1/keys/{second_id}"),
+            Some(&other),
+            None,
+            &[],
+        )
         .await
         .assert_error(404, "not_found");
     let others = server.get("/v1/keys", &other).await;
@@ -44,7 +59,13 @@ async fn create_list_revoke_and_the_last_key_stays() {
 
     // Revoking with the new key: the old one answers 401 at once.
     let revoked = server
-        .send(Method::DELETE, &format!("/v1/keys/{first_id}"), Some(&second), None, &[])
+        .send(
+            Method::DELETE,
+            &format!("/v1/keys/{first_id}"),
+            Some(&second),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text);
     assert!(revoked.body["revoked_at"].is_string());

@@ -37,7 +37,12 @@ async fn the_newest_point_is_the_snapshot_and_every_cycle_has_one() {
         .get(&format!("/v1/instances/{id}/snapshot"), &key)
         .await;
     let newest = &items[0];
-    for field in ["energy_level", "stress_level", "stability_index", "mode_strengths"] {
+    for field in [
+        "energy_level",
+        "stress_level",
+        "stability_index",
+        "mode_strengths",
+    ] {
         assert_eq!(newest[field], snapshot.body[field], "{field}");
     }
     assert_eq!(newest["stress_level"], "OVER");
@@ -46,12 +51,21 @@ async fn the_newest_point_is_the_snapshot_and_every_cycle_has_one() {
         .get(&format!("/v1/instances/{id}/contract"), &key)
         .await;
     assert_eq!(newest["drift"]["level"], contract.body["drift_level"]);
-    assert_eq!(newest["drift"]["magnitude"], contract.body["drift_magnitude"]);
+    assert_eq!(
+        newest["drift"]["magnitude"],
+        contract.body["drift_magnitude"]
+    );
     assert!(items[5]["drift"].is_null(), "cycle 20 is in the warm-up");
-    assert!(items[4]["drift"]["rolled_back"].is_boolean(), "cycle 21 is measured");
+    assert!(
+        items[4]["drift"]["rolled_back"].is_boolean(),
+        "cycle 21 is measured"
+    );
 
     let second = server
-        .get(&format!("/v1/instances/{id}/trajectory?limit=10&offset=10"), &key)
+        .get(
+            &format!("/v1/instances/{id}/trajectory?limit=10&offset=10"),
+            &key,
+        )
         .await;
     assert_eq!(second.body["items"][0]["cycle_number"], 15);
     assert_eq!(second.body["has_more"], true);
@@ -71,7 +85,13 @@ async fn another_account_cannot_read_it() {
         .await
         .assert_error(404, "not_found");
     server
-        .send(reqwest::Method::GET, &format!("/v1/instances/{id}/trajectory"), None, None, &[])
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/instances/{id}/trajectory"),
+            None,
+            None,
+            &[],
+        )
         .await
         .assert_error(401, "unauthorized");
 }
@@ -86,11 +106,26 @@ async fn the_new_routes_have_their_schemas_in_the_document() {
     let schemas = &doc["components"]["schemas"];
     let point = &schemas["TrajectoryPoint"];
     let figures = &schemas["StateFigures"]["properties"];
-    for field in ["energy_level", "stress_level", "stability_index", "mode_strengths", "dominant_mode", "drift"] {
+    for field in [
+        "energy_level",
+        "stress_level",
+        "stability_index",
+        "mode_strengths",
+        "dominant_mode",
+        "drift",
+    ] {
         assert!(figures.get(field).is_some(), "StateFigures.{field}");
     }
     assert!(point.to_string().contains("cycle_number"));
-    for name in ["ApiKey", "ApiKeyList", "NewApiKey", "StreamReady", "ObservationEvent", "ResetEvent", "ChangeNotice"] {
+    for name in [
+        "ApiKey",
+        "ApiKeyList",
+        "NewApiKey",
+        "StreamReady",
+        "ObservationEvent",
+        "ResetEvent",
+        "ChangeNotice",
+    ] {
         assert!(schemas.get(name).is_some(), "{name}");
     }
     let key = &schemas["ApiKey"]["properties"];

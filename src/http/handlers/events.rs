@@ -234,15 +234,11 @@ pub async fn events(
     let account_id = &caller.account.id;
     let hub = state.registry.events();
     let limit = state.config.server.max_event_streams_per_account;
-    let subscription = hub
-        .subscribe(account_id, &id, limit)
-        .map_err(|e| match e {
-            SubscribeError::TooManyStreams { .. } => {
-                ApiError::new(Code::RateLimited, e.to_string())
-                    .with_retry_after(STREAM_LIMIT_RETRY_SECS)
-            }
-            SubscribeError::Closing => ApiError::service_unavailable(e.to_string(), 1),
-        })?;
+    let subscription = hub.subscribe(account_id, &id, limit).map_err(|e| match e {
+        SubscribeError::TooManyStreams { .. } => ApiError::new(Code::RateLimited, e.to_string())
+            .with_retry_after(STREAM_LIMIT_RETRY_SECS),
+        SubscribeError::Closing => ApiError::service_unavailable(e.to_string(), 1),
+    })?;
     // After subscribing: a change committed from here on is in the stream.
     let view = state.registry.view(&id, account_id).await?;
     let version = view.meta.version;
@@ -266,4 +262,3 @@ pub async fn events(
         .keep_alive(KeepAlive::new().interval(heartbeat))
         .into_response())
 }
-

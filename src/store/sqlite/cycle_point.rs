@@ -59,7 +59,9 @@ fn decode(bytes: &[u8]) -> Option<CyclePoint> {
     }
     let f64_at = |i: usize| -> Option<f64> {
         let start = 1 + 8 * i;
-        Some(f64::from_le_bytes(bytes.get(start..start + 8)?.try_into().ok()?))
+        Some(f64::from_le_bytes(
+            bytes.get(start..start + 8)?.try_into().ok()?,
+        ))
     };
     let mut mode_strengths = [0.0; MODE_COUNT];
     for (i, m) in mode_strengths.iter_mut().enumerate() {

@@ -27,7 +27,13 @@ fn sdk_observations(server: &TestServer, instance: &str, count: u32) {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/sdk_observe.py");
     let output = Command::new(python)
-        .args([script, &server.base_url, &server.key(), instance, &count.to_string()])
+        .args([
+            script,
+            &server.base_url,
+            &server.key(),
+            instance,
+            &count.to_string(),
+        ])
         .output()
         .expect("python runs (scripts/test installs the SDK and sets PYTHON)");
     assert!(
@@ -48,41 +54,59 @@ async fn the_dashboard_in_headless_chromium() {
     // First load: bytes and time to interactive.
     browser.goto(&dashboard).await;
     let load = browser
-        .wait_for("the load figures", "const n = performance.getEntriesByType('navigation')[0]; \
+        .wait_for(
+            "the load figures",
+            "const n = performance.getEntriesByType('navigation')[0]; \
             if (!n || !n.loadEventEnd) return null; \
             const r = performance.getEntriesByType('resource'); \
             return {interactive_ms: n.domInteractive, loaded_ms: n.loadEventEnd, \
                     bytes: n.transferSize + r.reduce((a, e) => a + e.transferSize, 0), \
-                    decoded: n.decodedBodySize + r.reduce((a, e) => a + e.decodedBodySize, 0)};")
+                    decoded: n.decodedBodySize + r.reduce((a, e) => a + e.decodedBodySize, 0)};",
+        )
         .await;
     println!("dashboard first load: {load}");
 
     // A wrong key: a clear error.
-    browser.type_into("#api-key", "idos_sk_wrongwrongwrongwrongwrongwrong12").await;
+    browser
+        .type_into("#api-key", "idos_sk_wrongwrongwrongwrongwrongwrong12")
+        .await;
     browser.click("#sign-in button").await;
     let error = browser
-        .wait_for("the sign-in error", "const e = document.getElementById('sign-in-error'); return e && e.textContent;")
+        .wait_for(
+            "the sign-in error",
+            "const e = document.getElementById('sign-in-error'); return e && e.textContent;",
+        )
         .await;
     assert!(error.as_str().unwrap().contains("not accepted"), "{error}");
     browser.screenshot(&dir, "1-wrong-key").await;
     // The refused sign-in's 401 is the only message so far (reading the log clears it).
     for message in browser.console().await {
         assert!(
-            message["message"].as_str().unwrap().contains("/v1/usage") && message["message"].as_str().unwrap().contains("401"),
+            message["message"].as_str().unwrap().contains("/v1/usage")
+                && message["message"].as_str().unwrap().contains("401"),
             "{message}"
         );
     }
 
     // The right key: the instances appear.
-    let existing = server.create_instance(&server.key(), "Existing agent").await;
+    let existing = server
+        .create_instance(&server.key(), "Existing agent")
+        .await;
     browser.type_into("#api-key", &server.key()).await;
     browser.click("#sign-in button").await;
     browser
         .wait_for("the instance list", "return document.getElementById('instance-rows').textContent.includes('Existing agent');")
         .await;
-    let stored = browser.run("return sessionStorage.getItem('idos_key');", json!([])).await;
+    let stored = browser
+        .run("return sessionStorage.getItem('idos_key');", json!([]))
+        .await;
     assert_eq!(stored, json!(server.key()));
-    assert!(!browser.run("return location.href;", json!([])).await.as_str().unwrap().contains("idos_sk"));
+    assert!(!browser
+        .run("return location.href;", json!([]))
+        .await
+        .as_str()
+        .unwrap()
+        .contains("idos_sk"));
     browser.screenshot(&dir, "2-signed-in").await;
 
     // Create an instance, send 10× and run the stress attack.
@@ -101,7 +125,12 @@ async fn the_dashboard_in_headless_chromium() {
         .await;
     for chart in ["energy", "stability", "stress", "modes", "drift"] {
         let points = browser
-            .run(&format!("return document.querySelector('svg[data-chart={chart}]').dataset.points;"), json!([]))
+            .run(
+                &format!(
+                    "return document.querySelector('svg[data-chart={chart}]').dataset.points;"
+                ),
+                json!([]),
+            )
             .await;
         assert_eq!(points, json!("20"), "{chart}");
     }
@@ -110,14 +139,23 @@ async fn the_dashboard_in_headless_chromium() {
         .await;
     assert_eq!(stress, json!("OVER"));
     let forbidden = browser
-        .run("return document.getElementById('forbidden-actions').textContent;", json!([]))
+        .run(
+            "return document.getElementById('forbidden-actions').textContent;",
+            json!([]),
+        )
         .await;
-    assert!(forbidden.as_str().unwrap().contains("explore"), "{forbidden}");
+    assert!(
+        forbidden.as_str().unwrap().contains("explore"),
+        "{forbidden}"
+    );
     browser.screenshot(&dir, "3-stress-attack").await;
 
     // Observations from the Python SDK appear without a reload.
     let instance = browser
-        .run("return document.querySelector('#instance-rows button').textContent;", json!([]))
+        .run(
+            "return document.querySelector('#instance-rows button').textContent;",
+            json!([]),
+        )
         .await;
     assert!(instance.is_string());
     let id = server
@@ -132,12 +170,17 @@ async fn the_dashboard_in_headless_chromium() {
         .as_str()
         .unwrap()
         .to_string();
-    browser.run("window.__marker = 'same page';", json!([])).await;
+    browser
+        .run("window.__marker = 'same page';", json!([]))
+        .await;
     sdk_observations(&server, &id, 3);
     browser
         .wait_for("the SDK's observations", "const s = document.querySelector('svg[data-chart=energy]'); return s && s.dataset.points === '23';")
         .await;
-    assert_eq!(browser.run("return window.__marker;", json!([])).await, json!("same page"));
+    assert_eq!(
+        browser.run("return window.__marker;", json!([])).await,
+        json!("same page")
+    );
     browser.screenshot(&dir, "4-live-from-sdk").await;
 
     // Create and revoke a key on the page; the revoked key gets 401.
@@ -145,17 +188,36 @@ async fn the_dashboard_in_headless_chromium() {
     let shown = browser
         .wait_for("the new key", "const t = document.getElementById('new-key').textContent; return t.includes('idos_sk_') && t;")
         .await;
-    let new_key = shown.as_str().unwrap().split(": ").last().unwrap().trim().to_string();
-    assert_eq!(server.get("/v1/usage", &new_key).await.status, StatusCode::OK);
+    let new_key = shown
+        .as_str()
+        .unwrap()
+        .split(": ")
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(
+        server.get("/v1/usage", &new_key).await.status,
+        StatusCode::OK
+    );
     browser
-        .wait_for("two revoke buttons", "return document.querySelectorAll('#key-rows button').length === 2;")
+        .wait_for(
+            "two revoke buttons",
+            "return document.querySelectorAll('#key-rows button').length === 2;",
+        )
         .await;
     browser.run("window.confirm = () => true;", json!([])).await;
     browser.click("#key-rows tr:nth-child(2) button").await;
     browser
-        .wait_for("one active key", "return document.querySelectorAll('#key-rows button').length === 1;")
+        .wait_for(
+            "one active key",
+            "return document.querySelectorAll('#key-rows button').length === 1;",
+        )
         .await;
-    server.get("/v1/usage", &new_key).await.assert_error(401, "unauthorized");
+    server
+        .get("/v1/usage", &new_key)
+        .await
+        .assert_error(401, "unauthorized");
     browser.screenshot(&dir, "5-key-revoked").await;
 
     // No console errors, no request to another origin.
@@ -163,10 +225,17 @@ async fn the_dashboard_in_headless_chromium() {
     let errors: Vec<_> = console.iter().filter(|m| m["level"] == "SEVERE").collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
     let origins = browser
-        .run("return performance.getEntriesByType('resource').map(e => new URL(e.name).origin);", json!([]))
+        .run(
+            "return performance.getEntriesByType('resource').map(e => new URL(e.name).origin);",
+            json!([]),
+        )
         .await;
     for origin in origins.as_array().unwrap() {
-        assert_eq!(origin.as_str().unwrap(), server.base_url, "a request to another origin");
+        assert_eq!(
+            origin.as_str().unwrap(),
+            server.base_url,
+            "a request to another origin"
+        );
     }
     drop(existing);
 }
@@ -191,9 +260,18 @@ async fn cors_preflight_in_the_browser() {
     );
     browser.goto(&page.url("/health")).await;
     let allowed = browser.run_async(&call).await;
-    assert!(allowed.as_str().unwrap().starts_with("status 200 remaining"), "{allowed}");
+    assert!(
+        allowed
+            .as_str()
+            .unwrap()
+            .starts_with("status 200 remaining"),
+        "{allowed}"
+    );
     let other = page.base_url.replace("127.0.0.1", "localhost");
     browser.goto(&format!("{other}/health")).await;
     let refused = browser.run_async(&call).await;
-    assert!(refused.as_str().unwrap().starts_with("refused"), "{refused}");
+    assert!(
+        refused.as_str().unwrap().starts_with("refused"),
+        "{refused}"
+    );
 }

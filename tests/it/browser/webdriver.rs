@@ -93,7 +93,9 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.client.request(method, format!("{}{path}", self.session));
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.session));
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -155,8 +157,12 @@ impl Browser {
 
     pub async fn click(&self, css: &str) {
         let id = self.element(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({})))
-            .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     /// Waits up to 20 s for `condition` (a script returning a truthy value).
@@ -177,7 +183,11 @@ impl Browser {
     /// The console messages since the last call.
     pub async fn console(&self) -> Vec<Value> {
         let log = self
-            .call(reqwest::Method::POST, "/se/log", Some(json!({"type": "browser"})))
+            .call(
+                reqwest::Method::POST,
+                "/se/log",
+                Some(json!({"type": "browser"})),
+            )
             .await;
         log.as_array().cloned().unwrap_or_default()
     }
@@ -206,7 +216,10 @@ fn decode_base64(text: &str) -> Vec<u8> {
         b'+' => 62,
         _ => 63,
     };
-    let digits: Vec<u8> = text.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).collect();
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+        .collect();
     let mut out = Vec::with_capacity(digits.len() * 3 / 4);
     for chunk in digits.chunks(4) {
         let mut acc = 0u32;
