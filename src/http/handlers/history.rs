@@ -9,11 +9,12 @@
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
 use crate::actors::InstanceError;
 use crate::engine::DriftLevel;
+use crate::store::Page;
 
 use super::page_bounds;
 use crate::http::error::{ApiError, ApiResult};
@@ -31,6 +32,17 @@ pub(crate) async fn check_owner(state: &AppState, caller: &Caller, id: &str) -> 
         Some(owner) if owner == caller.account.id => Ok(()),
         _ => Err(InstanceError::NotFound(id.to_owned()).into()),
     }
+}
+
+/// One page of an instance's log as the wire shows it.
+pub(crate) fn instance_page<R, T: Serialize + From<R>>(
+    id: String,
+    page: Page<R>,
+    limit: u64,
+    offset: u64,
+) -> Json<PageBody<T>> {
+    let items = page.items.into_iter().map(T::from).collect();
+    Json(PageBody::new(Some(id), items, page.total, limit, offset))
 }
 
 /// Query of the history route.
@@ -69,14 +81,7 @@ pub async fn history(
         .store
         .history_bounded(&id, limit, offset, max_bytes)
         .await?;
-    let items = page.items.into_iter().map(ObservationBody::from).collect();
-    Ok(Json(PageBody::new(
-        Some(id),
-        items,
-        page.total,
-        limit,
-        offset,
-    )))
+    Ok(instance_page(id, page, limit, offset))
 }
 
 /// Query of the drift route.
@@ -141,12 +146,5 @@ pub async fn drift(
         .store
         .drift_events_bounded(&id, level, limit, offset, max_bytes)
         .await?;
-    let items = page.items.into_iter().map(DriftBody::from).collect();
-    Ok(Json(PageBody::new(
-        Some(id),
-        items,
-        page.total,
-        limit,
-        offset,
-    )))
+    Ok(instance_page(id, page, limit, offset))
 }

@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::history::check_owner;
+use super::history::{check_owner, instance_page};
 use super::page_bounds;
 use crate::engine::{DriftLevel, Mode, ModeStrengths, StressLevel};
 use crate::http::error::ApiResult;
@@ -124,12 +124,5 @@ pub async fn trajectory(
     let (limit, offset) = page_bounds(query.limit, query.offset, 100, 1000)?;
     check_owner(&state, &caller, &id).await?;
     let page = state.store.trajectory(&id, limit, offset).await?;
-    let items = page.items.into_iter().map(Into::into).collect();
-    Ok(Json(PageBody::new(
-        Some(id),
-        items,
-        page.total,
-        limit,
-        offset,
-    )))
+    Ok(instance_page(id, page, limit, offset))
 }
