@@ -56,6 +56,15 @@ pub async fn create_key(store: &dyn Store, account_id: &str) -> Result<CreatedKe
     if store.get_account(account_id).await?.is_none() {
         return Err(StoreError::NotFound);
     }
+    let created = new_key(account_id);
+    store
+        .create_api_key(&created.record, &key_digest(&created.key))
+        .await?;
+    Ok(created)
+}
+
+/// A fresh key for the account, not yet stored.
+fn new_key(account_id: &str) -> CreatedKey {
     let key = format!(
         "{KEY_PREFIX}{}",
         Alphanumeric.sample_string(&mut rand::rng(), 32)
@@ -67,20 +76,28 @@ pub async fn create_key(store: &dyn Store, account_id: &str) -> Result<CreatedKe
         created_at: now_micros(),
         revoked_at: None,
     };
-    store.create_api_key(&record, &key_digest(&key)).await?;
-    Ok(CreatedKey { key, record })
+    CreatedKey { key, record }
 }
 
 /// On an empty database: creates the owner's unlimited account and its
 /// first key. Returns `None` when accounts already exist (the key is never
-/// shown again).
+/// shown again). Atomic in the store, so of several nodes starting together
+/// on one empty database exactly one creates (and prints) a key.
 pub async fn bootstrap(store: &dyn Store) -> Result<Option<(Account, CreatedKey)>, StoreError> {
     if store.count_accounts().await? > 0 {
         return Ok(None);
     }
-    let account = create_account(store, "owner", "unlimited").await?;
-    let key = create_key(store, &account.id).await?;
-    Ok(Some((account, key)))
+    let account = Account {
+        id: random_id("acct_"),
+        name: "owner".to_string(),
+        tier: "unlimited".to_string(),
+        created_at: now_micros(),
+    };
+    let key = new_key(&account.id);
+    let created = store
+        .create_first_account(&account, &key.record, &key_digest(&key.key))
+        .await?;
+    Ok(created.then_some((account, key)))
 }
 
 /// Why a presented key was refused.

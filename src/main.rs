@@ -235,7 +235,9 @@ where
     F: FnOnce(std::sync::Arc<dyn Store>) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    let store = store::open(&config.store_config()).map_err(|e| e.to_string())?;
+    let store = store::open(&config.store_config())
+        .await
+        .map_err(|e| e.to_string())?;
     let result = body(store.clone()).await;
     store.close().await.map_err(|e| e.to_string())?;
     result

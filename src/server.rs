@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::accounts;
-use crate::actors::limiter::{LimiterActor, LimiterHandle};
+use crate::actors::limiter::{LimiterActor, LimiterHandle, RateBackend};
 use crate::actors::{InstanceRegistry, InstanceSupervisor};
 use crate::config::Config;
 use crate::engine::Engine;
@@ -36,6 +36,8 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("actor system failed to start: {0}")]
     Actors(String),
+    #[error("limiter backend: {0}")]
+    Limiter(String),
     #[error("storage failed: {0}; stopped so that recovery runs from disk on restart")]
     StorageFailed(String),
 }
@@ -101,7 +103,7 @@ impl Server {
     /// account) and starts the actors.
     pub async fn start(config: Config) -> Result<Server, ServerError> {
         http::metrics::install();
-        let store: Arc<dyn Store> = store::open(&config.store_config())?;
+        let store: Arc<dyn Store> = store::open(&config.store_config()).await?;
         let mut first_key = None;
         let local = if config.auth.disabled {
             tracing::warn!("authentication is DISABLED (dev mode): every request acts as the local unlimited account");
@@ -123,7 +125,9 @@ impl Server {
             .await
             .map_err(|e| ServerError::Actors(e.to_string()))?;
 
-        let limiter = LimiterHandle::new(config.tiers.clone(), store.clone());
+        let rate_backend = RateBackend::from_config(&config.limiter)
+            .map_err(|e| ServerError::Limiter(e.to_string()))?;
+        let limiter = LimiterHandle::new(config.tiers.clone(), store.clone(), rate_backend);
         LimiterActor::start(&limiter)
             .await
             .map_err(|e| ServerError::Actors(e.to_string()))?;

@@ -164,6 +164,16 @@ impl Config {
             .params
             .validate()
             .map_err(|e| invalid("engine", e.to_string()))?;
+        let connect = self.storage.connect_timeout_secs;
+        if !connect.is_finite() || !(0.1..=600.0).contains(&connect) {
+            return Err(invalid(
+                "storage.connect_timeout_secs",
+                "must be between 0.1 and 600 seconds",
+            ));
+        }
+        if !(1..=1000).contains(&self.storage.pool_size) {
+            return Err(invalid("storage.pool_size", "must be between 1 and 1000"));
+        }
         if self.actors.max_live_instances == 0 {
             return Err(invalid("actors.max_live_instances", "must be at least 1"));
         }
@@ -178,10 +188,10 @@ impl Config {
                 ));
             }
         }
-        if self.limiter.backend == LimiterBackend::Redis {
+        if self.limiter.backend == LimiterBackend::Redis && self.limiter.redis_url.is_empty() {
             return Err(invalid(
-                "limiter.backend",
-                "the redis limiter backend is not available in this build; use \"memory\"",
+                "limiter.redis_url",
+                "required when limiter.backend = \"redis\"",
             ));
         }
         if self.storage.backend == Backend::Postgres && self.storage.database_url.is_empty() {
@@ -222,6 +232,8 @@ impl Config {
             sqlite_path: self.storage.sqlite_path.clone(),
             durability: self.storage.durability,
             database_url: self.storage.database_url.clone(),
+            pool_size: self.storage.pool_size,
+            connect_timeout: std::time::Duration::from_secs_f64(self.storage.connect_timeout_secs),
         }
     }
 
@@ -321,9 +333,9 @@ mod tests {
     }
 
     #[test]
-    fn unavailable_backends_are_refused_by_name() {
-        let err = load_file("[limiter]\nbackend = \"redis\"\n").expect_err("redis");
-        assert!(err.to_string().contains("limiter.backend"), "{err}");
+    fn backends_without_their_url_are_refused_by_name() {
+        let err = load_file("[limiter]\nbackend = \"redis\"\n").expect_err("no redis url");
+        assert!(err.to_string().contains("limiter.redis_url"), "{err}");
         let err = load_file("[storage]\nbackend = \"postgres\"\n").expect_err("no url");
         assert!(err.to_string().contains("storage.database_url"), "{err}");
     }

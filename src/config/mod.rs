@@ -101,6 +101,11 @@ pub struct StorageConfig {
     pub sqlite_path: PathBuf,
     pub durability: Durability,
     pub database_url: String,
+    /// PostgreSQL: connections in the pool.
+    pub pool_size: usize,
+    /// PostgreSQL: connecting, or waiting for a pooled connection, takes at
+    /// most this long before a request is answered 503.
+    pub connect_timeout_secs: f64,
 }
 
 /// `[engine]`: the observation throttle plus every docs/engine.md parameter.
@@ -229,6 +234,8 @@ impl Default for StorageConfig {
             sqlite_path: PathBuf::from("data/identity-os.db"),
             durability: Durability::Full,
             database_url: String::new(),
+            pool_size: 16,
+            connect_timeout_secs: 5.0,
         }
     }
 }

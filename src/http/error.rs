@@ -321,10 +321,14 @@ impl ErrorCode for StoreError {
             StoreError::NotFound => Code::NotFound,
             StoreError::Conflict | StoreError::IdempotencyKeyUsed => Code::Conflict,
             StoreError::LimitReached { .. } => Code::Forbidden,
-            StoreError::Closed | StoreError::FailStopped(_) => Code::ServiceUnavailable,
+            StoreError::Closed | StoreError::FailStopped(_) | StoreError::Unavailable(_) => {
+                Code::ServiceUnavailable
+            }
+            StoreError::Postgres(e) if postgres_transient(e) => Code::ServiceUnavailable,
             StoreError::Shared(e) => e.error_code(),
             StoreError::Unsupported(_)
             | StoreError::Sqlite(_)
+            | StoreError::Postgres(_)
             | StoreError::Io { .. }
             | StoreError::Codec { .. }
             | StoreError::Migration { .. }
@@ -334,25 +338,43 @@ impl ErrorCode for StoreError {
 
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            StoreError::Closed | StoreError::FailStopped(_) => Some(BRIEF_RETRY_SECS),
+            StoreError::Closed | StoreError::FailStopped(_) | StoreError::Unavailable(_) => {
+                Some(BRIEF_RETRY_SECS)
+            }
+            StoreError::Postgres(e) if postgres_transient(e) => Some(BRIEF_RETRY_SECS),
             StoreError::Shared(e) => e.retry_after_secs(),
             _ => None,
         }
     }
 }
 
+/// A PostgreSQL failure that a retry may not meet: the connection broke,
+/// the server is shutting down or starting, out of connections, or the
+/// transaction lost a serialisation or deadlock race.
+fn postgres_transient(e: &tokio_postgres::Error) -> bool {
+    let Some(db) = e.as_db_error() else {
+        return true;
+    };
+    let code = db.code().code();
+    code.starts_with("08") || code.starts_with("57P") || matches!(code, "53300" | "40001" | "40P01")
+}
+
 impl ErrorCode for LimiterError {
     fn error_code(&self) -> Code {
         match self {
             LimiterError::QuotaExceeded { .. } => Code::QuotaExceeded,
-            LimiterError::Store(_) | LimiterError::NotRunning => Code::ServiceUnavailable,
+            LimiterError::Store(_) | LimiterError::NotRunning | LimiterError::Unavailable(_) => {
+                Code::ServiceUnavailable
+            }
         }
     }
 
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
             LimiterError::QuotaExceeded { .. } => None,
-            LimiterError::Store(_) | LimiterError::NotRunning => Some(BRIEF_RETRY_SECS),
+            LimiterError::Store(_) | LimiterError::NotRunning | LimiterError::Unavailable(_) => {
+                Some(BRIEF_RETRY_SECS)
+            }
         }
     }
 }

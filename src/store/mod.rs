@@ -7,7 +7,13 @@
 //! (with the configured durability), which is what lets the HTTP layer answer
 //! 2xx only for acknowledged writes.
 
+mod billing_rules;
+#[cfg(test)]
+mod contract_tests;
 mod fail_stop;
+mod key_cache;
+mod page_budget;
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -18,6 +24,7 @@ use std::sync::Arc;
 use crate::engine::{DriftLevel, Mode, StressLevel};
 
 pub use fail_stop::FailStop;
+pub use postgres::PostgresStore;
 #[cfg(feature = "fault-injection")]
 pub use sqlite::fail_next_wal_fsync;
 pub use sqlite::{SqliteStore, StoreStats};
@@ -42,9 +49,13 @@ pub enum Backend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
-    /// WAL + `synchronous=FULL`: an acknowledged write survives power loss.
+    /// An acknowledged write survives power loss. SQLite: WAL +
+    /// `synchronous=FULL`; PostgreSQL: `synchronous_commit = on`.
     Full,
-    /// WAL + `synchronous=NORMAL`: survives a process crash, not power loss.
+    /// SQLite: WAL + `synchronous=NORMAL`, survives a crash of the server
+    /// process, not power loss. PostgreSQL: `synchronous_commit = off`, a
+    /// crash of the database server may lose the last moments of
+    /// acknowledged writes (never half of one).
     Normal,
 }
 
@@ -55,6 +66,11 @@ pub struct StoreConfig {
     pub sqlite_path: PathBuf,
     pub durability: Durability,
     pub database_url: String,
+    /// PostgreSQL: connections in the pool.
+    pub pool_size: usize,
+    /// PostgreSQL: how long connecting (or waiting for a pooled
+    /// connection) may take before a request is answered 503.
+    pub connect_timeout: std::time::Duration,
 }
 
 /// Errors of the storage layer.
@@ -85,6 +101,13 @@ pub enum StoreError {
     /// SQLite reported an error.
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL reported an error, or the connection to it failed.
+    #[error("database error")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The database cannot be reached right now (connect failed or timed
+    /// out, no pooled connection free in time); transient.
+    #[error("the database is unavailable ({0}); retry shortly")]
+    Unavailable(String),
     /// A file or thread operation of the store failed.
     #[error("{what}")]
     Io {
@@ -104,7 +127,7 @@ pub enum StoreError {
     Migration {
         version: i64,
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A failure without an underlying error (a write job panicked, a store
     /// thread is gone).
@@ -398,7 +421,7 @@ pub enum BillingEventOutcome {
 }
 
 /// The persistence operations the server needs. Implemented by SQLite (file
-/// or in-memory); PostgreSQL later.
+/// or in-memory) and PostgreSQL.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Accounts.
@@ -408,6 +431,16 @@ pub trait Store: Send + Sync + 'static {
     async fn count_accounts(&self) -> StoreResult<u64>;
     /// Sets the tier; `NotFound` if there is no such account.
     async fn set_account_tier(&self, id: &str, tier: &str) -> StoreResult<()>;
+    /// On a database without accounts: creates `account` with its first
+    /// key, atomically, and returns true. With accounts present (another
+    /// node or an earlier start got there first) changes nothing and
+    /// returns false.
+    async fn create_first_account(
+        &self,
+        account: &Account,
+        key: &ApiKeyRecord,
+        digest: &[u8; 32],
+    ) -> StoreResult<bool>;
 
     /// API keys, looked up by the SHA-256 digest of the key.
     async fn create_api_key(&self, key: &ApiKeyRecord, digest: &[u8; 32]) -> StoreResult<()>;
@@ -555,16 +588,14 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self) -> StoreResult<()>;
 }
 
-/// Opens the configured backend.
-pub fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
+/// Opens the configured backend (for PostgreSQL: connects and migrates).
+pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
     match config.backend {
         Backend::Sqlite => Ok(Arc::new(SqliteStore::open_file(
             &config.sqlite_path,
             config.durability,
         )?)),
         Backend::Memory => Ok(Arc::new(SqliteStore::open_memory()?)),
-        Backend::Postgres => Err(StoreError::Unsupported(
-            "the postgres backend is not available in this build; use sqlite or memory".into(),
-        )),
+        Backend::Postgres => Ok(Arc::new(PostgresStore::open(config).await?)),
     }
 }

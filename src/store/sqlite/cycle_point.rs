@@ -30,7 +30,7 @@ fn index_of<T: PartialEq>(all: &[T], value: &T) -> u8 {
         .map_or(NONE, |i| i as u8)
 }
 
-fn encode(p: &CyclePoint) -> Vec<u8> {
+pub(crate) fn encode(p: &CyclePoint) -> Vec<u8> {
     let mut out = Vec::with_capacity(LEN);
     out.push(FORMAT);
     for m in p.mode_strengths {
@@ -53,7 +53,7 @@ fn encode(p: &CyclePoint) -> Vec<u8> {
 }
 
 /// Reads the bytes [`encode`] wrote; `None` for anything else.
-fn decode(bytes: &[u8]) -> Option<CyclePoint> {
+pub(crate) fn decode(bytes: &[u8]) -> Option<CyclePoint> {
     if bytes.len() != LEN || bytes[0] != FORMAT {
         return None;
     }

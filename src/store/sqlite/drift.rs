@@ -10,9 +10,9 @@
 //! `ORDER BY` when every branch is already sorted.
 
 use super::super::{DriftRow, Page, StoreError, StoreResult};
-use super::history::PageBudget;
 use super::instances::sql_limit;
 use crate::engine::DriftLevel;
+use crate::store::page_budget::{PageBudget, DRIFT_JSON_BYTES};
 use rusqlite::types::Value;
 use rusqlite::{
     params, params_from_iter, Connection, OptionalExtension, ParamsFromIter, Transaction,
@@ -143,12 +143,6 @@ fn page_of(
     }
     Ok(items)
 }
-
-/// An upper bound of a drift item's JSON (`DriftBody`, the comma before it
-/// included) apart from its affected modes, every field at its widest. The
-/// modes are stored as the JSON array they are served as, so its length
-/// is their size.
-pub(super) const DRIFT_JSON_BYTES: usize = 176;
 
 /// The listing of `levels` levels merged newest first: `?1` is the
 /// instance, `?2`.. the levels, then the limit and the offset.

@@ -9,6 +9,7 @@ use super::super::{InstanceWrite, ObservationRow, Page, StoreResult, TrajectoryR
 use super::cycle_point::PointColumn;
 use super::drift;
 use super::instances::sql_limit;
+use crate::store::page_budget::{PageBudget, OBSERVATION_JSON_BYTES};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Inserts the observations, drift and audit rows of one write.
@@ -134,42 +135,6 @@ pub(crate) fn trajectory(
     Ok(Page { items, total })
 }
 
-/// An upper bound of a history item's JSON (`ObservationBody`, the comma
-/// before it included) apart from its context: every field at its widest
-/// (a 20-digit cycle number, `stress_response`, two 24-character floats, a
-/// millisecond timestamp). The context is served as stored, so
-/// `context_json`'s length is its size: an item is measured without
-/// serialising it.
-pub(super) const OBSERVATION_JSON_BYTES: usize = 208;
-
-/// The byte budget of one page: items are taken while their estimated
-/// JSON fits in `max_bytes`; the first item is always taken, however large,
-/// so every page makes progress.
-pub(super) struct PageBudget {
-    left: usize,
-    taken: bool,
-}
-
-impl PageBudget {
-    pub(super) fn new(max_bytes: usize) -> Self {
-        PageBudget {
-            left: max_bytes,
-            taken: false,
-        }
-    }
-
-    /// Whether an item of `bytes` fits in what is left (always for the
-    /// first); if it does, it is charged.
-    pub(super) fn take(&mut self, bytes: usize) -> bool {
-        if self.taken && bytes > self.left {
-            return false;
-        }
-        self.left = self.left.saturating_sub(bytes);
-        self.taken = true;
-        true
-    }
-}
-
 pub(crate) fn usage(conn: &Connection, account_id: &str, month: &str) -> StoreResult<u64> {
     Ok(conn
         .prepare_cached("SELECT cycles FROM usage WHERE account_id = ?1 AND month = ?2")?
@@ -181,11 +146,12 @@ pub(crate) fn usage(conn: &Connection, account_id: &str, month: &str) -> StoreRe
 #[cfg(test)]
 mod tests {
     use super::super::super::DriftRow;
-    use super::super::drift::{self, DRIFT_JSON_BYTES};
+    use super::super::drift;
     use super::super::schema;
     use super::*;
     use crate::engine::{DriftLevel, Mode};
     use crate::http::wire::{DriftBody, ObservationBody};
+    use crate::store::page_budget::DRIFT_JSON_BYTES;
 
     /// A migrated in-memory database (foreign keys off: rows without their
     /// instance are enough here).

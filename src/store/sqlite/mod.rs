@@ -12,13 +12,13 @@ mod backup;
 mod billing;
 mod checkpointer;
 mod columns;
-mod cycle_point;
+pub(crate) mod cycle_point;
 mod drift;
 mod group;
 mod history;
 mod idempotency;
 mod instances;
-mod key_cache;
+
 mod readers;
 mod schema;
 mod syncer;
@@ -81,7 +81,7 @@ pub struct SqliteStore {
     channels: RwLock<Option<Channels>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     counters: Arc<Counters>,
-    keys: key_cache::KeyCache,
+    keys: crate::store::key_cache::KeyCache,
     fail_stop: Arc<FailStop>,
 }
 
@@ -171,7 +171,7 @@ impl SqliteStore {
             })),
             threads: Mutex::new(threads),
             counters,
-            keys: key_cache::KeyCache::default(),
+            keys: crate::store::key_cache::KeyCache::default(),
             fail_stop,
         })
     }
@@ -321,6 +321,26 @@ impl Store for SqliteStore {
             .await;
         self.keys.clear();
         result
+    }
+
+    async fn create_first_account(
+        &self,
+        account: &Account,
+        key: &ApiKeyRecord,
+        digest: &[u8; 32],
+    ) -> StoreResult<bool> {
+        let (account, key, digest) = (account.clone(), key.clone(), *digest);
+        // The writer thread runs one job at a time: the count and the
+        // inserts are one step.
+        self.write_returning(move |c| {
+            if accounts::count_accounts(c)? > 0 {
+                return Ok(false);
+            }
+            accounts::insert_account(c, &account)?;
+            accounts::insert_api_key(c, &key, &digest)?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord, digest: &[u8; 32]) -> StoreResult<()> {

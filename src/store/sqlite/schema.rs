@@ -280,7 +280,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<usize> {
         tx.execute_batch(script)
             .map_err(|source| StoreError::Migration {
                 version: current + i as i64 + 1,
-                source,
+                source: Box::new(source),
             })?;
     }
     if !pending.is_empty() {

@@ -250,15 +250,85 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_identity-os")
 }
 
+/// The backend the servers of this run use: `IDENTITY_OS_TEST_BACKEND`
+/// (`sqlite`, the default, or `postgres`). scripts/test runs the suite once
+/// on each.
+pub fn backend() -> &'static str {
+    match std::env::var("IDENTITY_OS_TEST_BACKEND").as_deref() {
+        Ok("postgres") => "postgres",
+        _ => "sqlite",
+    }
+}
+
+/// The administrator URL of the PostgreSQL cluster scripts/test started.
+pub fn postgres_admin_url() -> String {
+    std::env::var("IDENTITY_OS_TEST_POSTGRES_URL").expect(
+        "IDENTITY_OS_TEST_POSTGRES_URL is not set: run scripts/test, which starts PostgreSQL",
+    )
+}
+
+/// Creates a new, empty database in the test cluster; its URL.
+pub fn fresh_postgres_database() -> String {
+    let admin = postgres_admin_url();
+    let name = format!(
+        "it_{}_{}",
+        std::process::id(),
+        NEXT_DATABASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let psql = std::env::var("IDENTITY_OS_TEST_POSTGRES_BIN")
+        .map(|bin| format!("{bin}/psql"))
+        .unwrap_or_else(|_| "psql".into());
+    let status = Command::new(psql)
+        .args([
+            "--quiet",
+            "--no-psqlrc",
+            "-v",
+            "ON_ERROR_STOP=1",
+            &admin,
+            "-c",
+        ])
+        .arg(format!("CREATE DATABASE {name}"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("run psql");
+    assert!(status.success(), "CREATE DATABASE {name} failed");
+    let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    format!("{base}/{name}?{query}")
+}
+
+static NEXT_DATABASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The `[storage]` section of a server whose data lives in `dir`: a SQLite
+/// file under `dir/data`, or (postgres runs) a database of its own, whose
+/// URL is kept in `dir/postgres-url` so a restart in `dir` finds it again.
+pub fn storage_section(dir: &Path) -> String {
+    if backend() == "postgres" {
+        let remembered = dir.join("postgres-url");
+        let url = match std::fs::read_to_string(&remembered) {
+            Ok(url) => url,
+            Err(_) => {
+                let url = fresh_postgres_database();
+                std::fs::write(&remembered, &url).expect("remember the database");
+                url
+            }
+        };
+        format!(
+            "[storage]\nbackend = \"postgres\"\ndatabase_url = \"{url}\"\ndurability = \"normal\"\npool_size = 8\n"
+        )
+    } else {
+        format!(
+            "[storage]\nsqlite_path = \"{}\"\ndurability = \"normal\"\n",
+            dir.join("data/identity-os.db").display()
+        )
+    }
+}
+
 /// Writes the config file both kinds of server (and the CLI) read: the
-/// SQLite file under `dir/data`, `normal` durability, then `options.config`.
+/// [`storage_section`] (`normal` durability), then `options.config`.
 fn write_config(dir: &Path, options: &Options) -> (PathBuf, String) {
     let path = dir.join("test.toml");
-    let text = format!(
-        "[storage]\nsqlite_path = \"{}\"\ndurability = \"normal\"\n{}\n",
-        dir.join("data/identity-os.db").display(),
-        options.config
-    );
+    let text = format!("{}{}\n", storage_section(dir), options.config);
     std::fs::write(&path, &text).expect("write config");
     (path, text)
 }

@@ -6,7 +6,8 @@
 //! change what a lookup returns (tier, revocation, billing) clears the cache
 //! once it has committed, so changes made through this process apply from
 //! the very next request; changes made by another process (the CLI on the
-//! same database file) apply within [`KEY_CACHE_TTL`].
+//! same database, another server node on the same PostgreSQL) apply within
+//! [`KEY_CACHE_TTL`]. Shared by both backends.
 
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
