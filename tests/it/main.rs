@@ -27,6 +27,7 @@ mod logging;
 mod metrics;
 mod openapi;
 mod personas_and_test;
+mod postgres;
 mod resource_bounds;
 mod retries;
 mod sdk_conformance;

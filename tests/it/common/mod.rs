@@ -201,6 +201,8 @@ pub struct Options {
     /// Send the server's log (stderr) to this file instead of the terminal
     /// (process only).
     pub log_file: Option<PathBuf>,
+    /// A `[storage]` section instead of the run's [`storage_section`].
+    pub storage: Option<String>,
 }
 
 impl Options {
@@ -328,7 +330,11 @@ pub fn storage_section(dir: &Path) -> String {
 /// [`storage_section`] (`normal` durability), then `options.config`.
 fn write_config(dir: &Path, options: &Options) -> (PathBuf, String) {
     let path = dir.join("test.toml");
-    let text = format!("{}{}\n", storage_section(dir), options.config);
+    let storage = match &options.storage {
+        Some(section) => section.clone(),
+        None => storage_section(dir),
+    };
+    let text = format!("{storage}{}\n", options.config);
     std::fs::write(&path, &text).expect("write config");
     (path, text)
 }
