@@ -159,7 +159,12 @@ impl InstanceActor {
                 state.model = None;
                 Err(InstanceError::NotFound(self.context_id(state)))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                // A write whose connection broke may have committed: read
+                // back what the database holds rather than trust the model.
+                self.reload(state).await;
+                Err(e.into())
+            }
         }
     }
 
@@ -184,7 +189,8 @@ impl InstanceActor {
         state.id.clone()
     }
 
-    /// Re-reads the stored state after another writer won a race.
+    /// Re-reads the stored state after another writer won a race or a
+    /// write failed.
     async fn reload(&self, state: &mut InstanceActorState) {
         let id = state.id.clone();
         match self.context.store.load_instance(&id).await {
