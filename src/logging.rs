@@ -106,8 +106,8 @@ pub fn init(format: LogFormat) -> LogGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // The PostgreSQL client logs every statement with its parameters (names,
-    // contexts) at debug level: never, whatever RUST_LOG asks.
-    let filter = ["tokio_postgres=info", "deadpool=info"]
+    // contexts) at debug level, and server notices at info: never.
+    let filter = ["tokio_postgres=warn", "deadpool=info"]
         .into_iter()
         .filter_map(|directive| directive.parse().ok())
         .fold(filter, |filter, directive| filter.add_directive(directive));

@@ -443,3 +443,34 @@ fn unused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_write_fails_alone_and_its_group_commits() {
+    let store = open(&postgres_config(fresh_postgres_database().await))
+        .await
+        .unwrap();
+    store.create_account(&account("acct")).await.unwrap();
+    let mut writes = Vec::new();
+    for n in 0..16 {
+        let record = instance(&format!("i{n}"), "acct", "n", n);
+        store.create_instance(&record, None, None).await.unwrap();
+        let mut write = observe(&record, 1, 1);
+        if n == 7 {
+            // A drift event without its observation: this write cannot be
+            // encoded, the others must not suffer for it.
+            write.drift_events[0].cycle_number = 99;
+        }
+        writes.push(write);
+    }
+    let results =
+        futures_util::future::join_all(writes.into_iter().map(|w| store.write_instance(w))).await;
+    for (n, result) in results.iter().enumerate() {
+        if n == 7 {
+            assert!(matches!(result, Err(StoreError::Failed(_))), "{result:?}");
+        } else {
+            assert!(result.is_ok(), "write {n}: {result:?}");
+        }
+    }
+    assert_eq!(store.usage("acct", "2026-12").await.unwrap(), 15);
+    assert_eq!(store.history("i7", 10, 0).await.unwrap().total, 0);
+}

@@ -196,3 +196,48 @@ async fn a_stopped_database_answers_503_quickly_and_the_server_recovers() {
     // the refused ones.
     assert_eq!(history.body["total"], 2, "{}", history.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_on_postgres_points_to_pg_dump_and_fails() {
+    let server = TestServer::start(on(&fresh_postgres_database()));
+    let output = std::process::Command::new(crate::common::binary())
+        .current_dir(&server.dir)
+        .args(["backup", "copy.db", "--config"])
+        .arg(server.dir.join("test.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "backup must fail: {stderr}");
+    assert!(stderr.contains("pg_dump"), "{stderr}");
+    assert!(!server.dir.join("copy.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_ready_and_metrics_name_the_backend_and_its_groups() {
+    let server = TestServer::start_process(on(&fresh_postgres_database()));
+    let key = server.key();
+    let id = server.create_instance(&key, "m").await;
+    let observation = json!({"mode_target": "order", "signal_strength": 0.5, "confidence": 0.9, "timestamp": ts(1)});
+    let answer = server
+        .post(&format!("/v1/instances/{id}/process"), &key, observation)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let version = server
+        .send(reqwest::Method::GET, "/version", None, None, &[])
+        .await;
+    assert_eq!(version.body["storage"], "postgres", "{}", version.text);
+    let ready = server
+        .send(reqwest::Method::GET, "/ready", None, None, &[])
+        .await;
+    assert_eq!(ready.status, 200, "{}", ready.text);
+    let metrics = server
+        .send(reqwest::Method::GET, "/metrics", None, None, &[])
+        .await;
+    for name in [
+        "identity_os_store_commit_group_size_count",
+        "identity_os_store_pool_size",
+        "identity_os_store_pool_available",
+    ] {
+        assert!(metrics.text.contains(name), "{name} in /metrics");
+    }
+}
