@@ -60,7 +60,11 @@ pub async fn enforce_rate_limit(
     request: Request,
     next: Next,
 ) -> Response {
-    let rate = state.limiter.charge_request(&caller.account);
+    let charge = match state.limiter.charge(&caller.account).await {
+        Ok(charge) => charge,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let rate = charge.rate;
     let mut response = match rate.retry_after_secs {
         Some(retry_after_secs) => ApiError::new(
             Code::RateLimited,
@@ -74,10 +78,16 @@ pub async fn enforce_rate_limit(
         .into_response(),
         None => super::idempotency::run(state, caller, request, next).await,
     };
-    add_rate_headers(response.headers_mut(), &rate);
-    match state.limiter.monthly(&caller.account).await {
-        Ok(monthly) => add_monthly_headers(response.headers_mut(), &monthly),
-        Err(e) => tracing::warn!(error = %e, "monthly usage unavailable for headers"),
+    let headers = response.headers_mut();
+    add_rate_headers(headers, &rate);
+    if let Some(monthly) = &charge.monthly {
+        add_monthly_headers(headers, monthly);
+    }
+    if charge.degraded {
+        headers.insert(
+            HeaderName::from_static("x-ratelimit-degraded"),
+            HeaderValue::from_static("true"),
+        );
     }
     response
 }

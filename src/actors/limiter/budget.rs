@@ -7,6 +7,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use crate::time::now_micros;
 
@@ -23,6 +24,41 @@ pub struct RateDecision {
     pub reset_at: i64,
     /// `Some(seconds)` when the request is refused.
     pub retry_after_secs: Option<u64>,
+}
+
+impl RateDecision {
+    /// The decision of a GCRA of burst `limit` at `now_secs`: the burst
+    /// left, or how long to wait.
+    pub fn of_gcra(limit: u32, now_secs: i64, outcome: Result<u32, Duration>) -> Self {
+        let seconds_per_request = 60.0 / f64::from(limit);
+        let reset_at = |remaining: u32| {
+            now_secs + (f64::from(limit - remaining.min(limit)) * seconds_per_request).ceil() as i64
+        };
+        match outcome {
+            Ok(remaining) => RateDecision {
+                limit: Some(limit),
+                remaining,
+                reset_at: reset_at(remaining),
+                retry_after_secs: None,
+            },
+            Err(wait) => RateDecision {
+                limit: Some(limit),
+                remaining: 0,
+                reset_at: reset_at(0),
+                retry_after_secs: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+            },
+        }
+    }
+
+    /// The decision when there is no per-minute limit.
+    pub fn unlimited(now_secs: i64) -> Self {
+        RateDecision {
+            limit: None,
+            remaining: u32::MAX,
+            reset_at: now_secs,
+            retry_after_secs: None,
+        }
+    }
 }
 
 /// A tier's per-minute budget for one account.
@@ -54,38 +90,13 @@ impl AccountBudget {
         let now_secs = now_micros() / 1_000_000;
         self.last_used.store(now_secs, Ordering::Relaxed);
         let (Some(limit), Some(gcra)) = (self.limit, &self.gcra) else {
-            return RateDecision {
-                limit: None,
-                remaining: u32::MAX,
-                reset_at: now_secs,
-                retry_after_secs: None,
-            };
+            return RateDecision::unlimited(now_secs);
         };
-        let limit = limit.get();
-        let seconds_per_request = 60.0 / f64::from(limit);
-        let reset_at = |remaining: u32| {
-            now_secs + (f64::from(limit - remaining.min(limit)) * seconds_per_request).ceil() as i64
-        };
-        match gcra.check() {
-            Ok(snapshot) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                RateDecision {
-                    limit: Some(limit),
-                    remaining,
-                    reset_at: reset_at(remaining),
-                    retry_after_secs: None,
-                }
-            }
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(gcra.clock().now());
-                RateDecision {
-                    limit: Some(limit),
-                    remaining: 0,
-                    reset_at: reset_at(0),
-                    retry_after_secs: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
-                }
-            }
-        }
+        let outcome = gcra
+            .check()
+            .map(|snapshot| snapshot.remaining_burst_capacity())
+            .map_err(|not_until| not_until.wait_time_from(gcra.clock().now()));
+        RateDecision::of_gcra(limit.get(), now_secs, outcome)
     }
 
     /// Whether the budget is unused and could be rebuilt without loss.

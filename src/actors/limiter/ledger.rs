@@ -4,18 +4,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::Reservation;
+
 /// Cycles used by one account in one calendar month (UTC).
 #[derive(Debug)]
 pub struct Ledger {
     used: AtomicU64,
-}
-
-/// Cycles held for an observation request until it commits or fails.
-/// Dropping it without [`Reservation::commit`] gives the cycles back.
-#[derive(Debug)]
-pub struct Reservation {
-    ledger: Option<Arc<Ledger>>,
-    cycles: u64,
 }
 
 impl Ledger {
@@ -47,30 +41,15 @@ impl Ledger {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => {
-                    return Ok(Reservation {
-                        ledger: Some(self.clone()),
-                        cycles,
-                    })
-                }
+                Ok(_) => return Ok(Reservation::local(self.clone(), cycles)),
                 Err(actual) => current = actual,
             }
         }
     }
-}
 
-impl Reservation {
-    /// The cycles were committed with the observations: keep them.
-    pub fn commit(mut self) {
-        self.ledger = None;
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        if let Some(ledger) = self.ledger.take() {
-            ledger.used.fetch_sub(self.cycles, Ordering::AcqRel);
-        }
+    /// Gives back cycles of a reservation that did not commit.
+    pub(crate) fn release(&self, cycles: u64) {
+        self.used.fetch_sub(cycles, Ordering::AcqRel);
     }
 }
 

@@ -9,12 +9,17 @@
 //! of the server).
 
 mod actor;
+mod backend;
 mod budget;
 mod ledger;
+pub mod redis;
+mod reservation;
 
 pub use actor::{LimiterActor, LimiterMessage};
+pub use backend::{Charge, RateBackend};
 pub use budget::{AccountBudget, RateDecision};
-pub use ledger::{Ledger, Reservation};
+pub use ledger::Ledger;
+pub use reservation::Reservation;
 
 use dashmap::DashMap;
 use ractor::rpc::CallResult;
@@ -43,6 +48,9 @@ pub enum LimiterError {
     /// The limiter actor is not running (or did not answer).
     #[error("usage accounting is unavailable: the limiter is not running")]
     NotRunning,
+    /// The shared limiter backend failed (fail-closed mode).
+    #[error("rate limiter backend unavailable; retry in a few seconds")]
+    Unavailable(#[from] redis::RedisLimiterError),
 }
 
 /// The monthly figures of one account.
@@ -67,6 +75,7 @@ pub struct LimiterShared {
     pub(crate) budgets: DashMap<String, Arc<AccountBudget>>,
     pub(crate) ledgers: DashMap<(String, String), Arc<Ledger>>,
     pub(crate) actor: OnceLock<ActorRef<LimiterMessage>>,
+    pub(crate) backend: RateBackend,
 }
 
 /// Cloneable hot-path handle.
@@ -75,13 +84,17 @@ pub struct LimiterHandle {
     shared: Arc<LimiterShared>,
 }
 
-fn no_limit(value: u64) -> Option<u64> {
+pub(crate) fn no_limit(value: u64) -> Option<u64> {
     (value > 0).then_some(value)
 }
 
 impl LimiterHandle {
     /// A handle over the tier table; [`LimiterActor::start`] attaches the actor.
-    pub fn new(tiers: BTreeMap<String, TierConfig>, store: Arc<dyn Store>) -> Self {
+    pub fn new(
+        tiers: BTreeMap<String, TierConfig>,
+        store: Arc<dyn Store>,
+        backend: RateBackend,
+    ) -> Self {
         LimiterHandle {
             shared: Arc::new(LimiterShared {
                 tiers,
@@ -89,6 +102,7 @@ impl LimiterHandle {
                 budgets: DashMap::new(),
                 ledgers: DashMap::new(),
                 actor: OnceLock::new(),
+                backend,
             }),
         }
     }
@@ -110,7 +124,7 @@ impl LimiterHandle {
     /// Charges one request to the account's per-minute budget. A tier
     /// change shows up here as a different `account.tier` and rebuilds the
     /// budget, so it applies from the next request on.
-    pub fn charge_request(&self, account: &Account) -> RateDecision {
+    pub(crate) fn charge_local(&self, account: &Account) -> RateDecision {
         // Clone out of the map before a possible insert: holding a read
         // guard across an insert on the same shard would deadlock.
         let current = self.shared.budgets.get(&account.id).map(|b| b.clone());
@@ -127,12 +141,7 @@ impl LimiterHandle {
                 budget
             }
         };
-        let decision = budget.charge();
-        if decision.retry_after_secs.is_some() {
-            metrics::counter!("identity_os_limiter_rejections_total", "reason" => "rate_limited")
-                .increment(1);
-        }
-        decision
+        budget.charge()
     }
 
     /// The ledger of the account for the current month, loaded once.
@@ -157,8 +166,11 @@ impl LimiterHandle {
         }
     }
 
-    /// Cycles used this month and the tier's quota.
-    pub async fn monthly(&self, account: &Account) -> Result<MonthlyStatus, LimiterError> {
+    /// Cycles used this month and the tier's quota on this node's ledger.
+    pub(crate) async fn monthly_local(
+        &self,
+        account: &Account,
+    ) -> Result<MonthlyStatus, LimiterError> {
         let ledger = self.ledger(&account.id).await?;
         Ok(MonthlyStatus {
             limit: no_limit(self.tier(&account.tier).monthly_cycles),
@@ -166,24 +178,33 @@ impl LimiterHandle {
         })
     }
 
-    /// Reserves `cycles` of the monthly quota before observations are
-    /// applied; the whole request is refused if they do not all fit.
-    pub async fn reserve_cycles(
+    /// Reserves `cycles` on this node's ledger.
+    pub(crate) async fn reserve_local(
         &self,
         account: &Account,
         cycles: u64,
     ) -> Result<Reservation, LimiterError> {
         let ledger = self.ledger(&account.id).await?;
         let limit = no_limit(self.tier(&account.tier).monthly_cycles);
-        ledger.reserve(cycles, limit).map_err(|remaining| {
-            metrics::counter!("identity_os_limiter_rejections_total", "reason" => "quota_exceeded")
-                .increment(1);
-            LimiterError::QuotaExceeded {
-                tier: account.tier.clone(),
-                limit: limit.unwrap_or(0),
-                remaining,
-                requested: cycles,
-            }
-        })
+        ledger
+            .reserve(cycles, limit)
+            .map_err(|remaining| quota_exceeded(account, limit.unwrap_or(0), remaining, cycles))
+    }
+}
+
+/// The refusal of a batch that does not fit the monthly quota.
+pub(crate) fn quota_exceeded(
+    account: &Account,
+    limit: u64,
+    remaining: u64,
+    requested: u64,
+) -> LimiterError {
+    metrics::counter!("identity_os_limiter_rejections_total", "reason" => "quota_exceeded")
+        .increment(1);
+    LimiterError::QuotaExceeded {
+        tier: account.tier.clone(),
+        limit,
+        remaining,
+        requested,
     }
 }

@@ -18,6 +18,11 @@ pub struct StatusBody {
     /// `ok` (health) or `ready` (readiness).
     #[schema(value_type = String, example = "ok")]
     status: &'static str,
+    /// Readiness only: the limiter backend (`memory`, `redis`, or
+    /// `redis-unreachable` while fail-open mode serves with node-local limits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "memory")]
+    limiter: Option<&'static str>,
 }
 
 /// `GET /version` body.
@@ -47,21 +52,33 @@ pub struct VersionBody {
     responses((status = 200, description = "The process is alive", body = StatusBody)),
 )]
 pub async fn health() -> Json<StatusBody> {
-    Json(StatusBody { status: "ok" })
+    Json(StatusBody {
+        status: "ok",
+        limiter: None,
+    })
 }
 
-/// `GET /ready`: the store answers.
+/// `GET /ready`: the store answers, and so does Redis in fail-closed mode.
 #[utoipa::path(
     get, path = "/ready", tag = "operations", operation_id = "ready",
     responses(
         (status = 200, description = "Storage is reachable", body = StatusBody),
-        (status = 503, description = "Storage is not reachable (`service_unavailable`)",
+        (status = 503, description = "Storage (or, fail-closed, the Redis limiter) is not reachable (`service_unavailable`)",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ),
 )]
 pub async fn ready(State(state): State<AppState>) -> Response {
+    let limiter = state.limiter.backend_state();
+    if limiter == "redis-unreachable" && state.limiter.refuses_when_down() {
+        return ApiError::service_unavailable("the redis limiter backend is not reachable", 1)
+            .into_response();
+    }
     match state.store.ping().await {
-        Ok(()) => Json(StatusBody { status: "ready" }).into_response(),
+        Ok(()) => Json(StatusBody {
+            status: "ready",
+            limiter: Some(limiter),
+        })
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             ApiError::service_unavailable("storage is not reachable", 1).into_response()
