@@ -10,7 +10,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::actors::limiter::{MonthlyStatus, RateDecision};
+use axum::extract::MatchedPath;
+use axum::http::Method;
+
+use crate::actors::limiter::{MonthlyStatus, PreReserved, RateDecision};
 
 use super::error::{ApiError, Code};
 use super::state::{AppState, Caller};
@@ -57,13 +60,19 @@ fn add_monthly_headers(headers: &mut HeaderMap, monthly: &MonthlyStatus) {
 pub async fn enforce_rate_limit(
     state: &AppState,
     caller: &Caller,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let charge = match state.limiter.charge(&caller.account).await {
+    let cycles = planned_cycles(&request);
+    let mut charge = match state.limiter.charge(&caller.account, cycles).await {
         Ok(charge) => charge,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    if cycles > 0 {
+        request
+            .extensions_mut()
+            .insert(PreReserved::new(charge.reservation.take()));
+    }
     let rate = charge.rate;
     let mut response = match rate.retry_after_secs {
         Some(retry_after_secs) => ApiError::new(
@@ -78,9 +87,12 @@ pub async fn enforce_rate_limit(
         .into_response(),
         None => super::idempotency::run(state, caller, request, next).await,
     };
+    add_rate_headers(response.headers_mut(), &rate);
+    // The handler's reservation, when it committed cycles, knows the
+    // figures after them; otherwise nothing was spent by this request.
+    let spent = response.extensions_mut().remove::<MonthlyStatus>();
     let headers = response.headers_mut();
-    add_rate_headers(headers, &rate);
-    if let Some(monthly) = &charge.monthly {
+    if let Some(monthly) = spent.as_ref().or(charge.monthly.as_ref()) {
         add_monthly_headers(headers, monthly);
     }
     if charge.degraded {
@@ -90,4 +102,16 @@ pub async fn enforce_rate_limit(
         );
     }
     response
+}
+
+/// Cycles a request will spend if it succeeds, known before its body is
+/// read: one for a single observation. A batch's count is in its body, so
+/// its handler reserves for itself.
+fn planned_cycles(request: &Request) -> u64 {
+    let single = request.method() == Method::POST
+        && request
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|path| path.as_str() == "/v1/instances/{id}/process");
+    u64::from(single)
 }

@@ -83,6 +83,7 @@ use crate::config::Config;
     ),
     components(schemas(
         ErrorBody,
+        events::StreamEvent,
         events::ReadyEvent,
         events::ObservationEvent,
         events::ResetEvent,

@@ -39,13 +39,16 @@ impl RateBackend {
 }
 
 /// What the backend answers for one request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Charge {
     pub rate: RateDecision,
-    /// The monthly figures, when known.
+    /// The monthly figures before this request's cycles, when known.
     pub monthly: Option<MonthlyStatus>,
     /// Served by node-local state because Redis failed (fail-open).
     pub degraded: bool,
+    /// The cycles asked for with the charge, when the rate allowed the
+    /// request and they fit the quota.
+    pub reservation: Option<Reservation>,
 }
 
 /// The tier's rate as governor's GCRA parameters (T, tau) in ns.
@@ -96,53 +99,18 @@ impl LimiterHandle {
         Ok(redis.charge(&account.id, month, args).await?)
     }
 
-    /// Charges one request to the account's per-minute budget and reads its
-    /// monthly figures; one Redis round trip with the redis backend. A
-    /// tier change applies from the next request on.
-    pub async fn charge(&self, account: &Account) -> Result<Charge, LimiterError> {
-        let tier = self.tier(&account.tier);
+    /// Charges one request to the account's per-minute budget, reads its
+    /// monthly figures and, if the request is allowed, reserves `cycles`
+    /// (0 = none): one Redis round trip for all three with the redis
+    /// backend. A tier change applies from the next request on.
+    pub async fn charge(&self, account: &Account, cycles: u64) -> Result<Charge, LimiterError> {
         let charge = match &self.shared.backend {
-            RateBackend::Local => self.charge_here(account, false).await,
+            RateBackend::Local => self.charge_here(account, cycles, false).await,
             RateBackend::Redis { redis, fail_open } => {
-                let (limit, t_nanos, tau_nanos) = gcra_nanos(tier.rate_per_minute);
-                let month = month_of(now_micros());
-                let args = ChargeArgs {
-                    t_nanos,
-                    tau_nanos,
-                    ..ChargeArgs::default()
-                };
-                match self.script(redis, account, &month, args).await {
-                    Ok(outcome) => {
-                        let (now, used, outcome) = match outcome {
-                            ChargeOutcome::RateLimited {
-                                wait_nanos,
-                                now_micros,
-                                used,
-                            } => (now_micros, used, Err(Duration::from_nanos(wait_nanos))),
-                            ChargeOutcome::Charged {
-                                remaining,
-                                now_micros,
-                                used,
-                                ..
-                            } => (now_micros, used, Ok(remaining)),
-                            ChargeOutcome::NeedsSeed => (now_micros(), 0, Ok(0)),
-                        };
-                        let now_secs = now / 1_000_000;
-                        Charge {
-                            rate: if limit == 0 {
-                                RateDecision::unlimited(now_secs)
-                            } else {
-                                RateDecision::of_gcra(limit, now_secs, outcome)
-                            },
-                            monthly: Some(MonthlyStatus {
-                                limit: no_limit(tier.monthly_cycles),
-                                used,
-                            }),
-                            degraded: false,
-                        }
-                    }
+                match self.charge_shared(redis, account, cycles).await {
+                    Ok(charge) => charge,
                     Err(LimiterError::Unavailable(_)) if *fail_open => {
-                        self.charge_here(account, true).await
+                        self.charge_here(account, cycles, true).await
                     }
                     Err(e) => return Err(e),
                 }
@@ -158,11 +126,79 @@ impl LimiterHandle {
         Ok(charge)
     }
 
-    async fn charge_here(&self, account: &Account, degraded: bool) -> Charge {
+    async fn charge_shared(
+        &self,
+        redis: &RedisLimiter,
+        account: &Account,
+        cycles: u64,
+    ) -> Result<Charge, LimiterError> {
+        let tier = self.tier(&account.tier);
+        let (limit, t_nanos, tau_nanos) = gcra_nanos(tier.rate_per_minute);
+        let month = month_of(now_micros());
+        let args = ChargeArgs {
+            t_nanos,
+            tau_nanos,
+            cycles,
+            monthly_limit: tier.monthly_cycles,
+            ..ChargeArgs::default()
+        };
+        let (now, used, outcome, reserved) = match self.script(redis, account, &month, args).await?
+        {
+            ChargeOutcome::RateLimited {
+                wait_nanos,
+                now_micros,
+                used,
+            } => (
+                now_micros,
+                used,
+                Err(Duration::from_nanos(wait_nanos)),
+                false,
+            ),
+            ChargeOutcome::Charged {
+                remaining,
+                now_micros,
+                used,
+                reserved,
+            } => (now_micros, used, Ok(remaining), reserved),
+            ChargeOutcome::NeedsSeed => return Err(LimiterError::NotRunning),
+        };
+        let monthly_limit = no_limit(tier.monthly_cycles);
+        let now_secs = now / 1_000_000;
+        let reservation = reserved.then(|| {
+            let status = MonthlyStatus {
+                limit: monthly_limit,
+                used,
+            };
+            Reservation::redis(redis.clone(), &account.id, &month, cycles, status)
+        });
+        Ok(Charge {
+            rate: if limit == 0 {
+                RateDecision::unlimited(now_secs)
+            } else {
+                RateDecision::of_gcra(limit, now_secs, outcome)
+            },
+            monthly: Some(MonthlyStatus {
+                limit: monthly_limit,
+                used: if reserved { used - cycles } else { used },
+            }),
+            degraded: false,
+            reservation,
+        })
+    }
+
+    async fn charge_here(&self, account: &Account, cycles: u64, degraded: bool) -> Charge {
+        let rate = self.charge_local(account);
+        let monthly = self.monthly_local(account).await.ok();
+        let reservation = if cycles > 0 && rate.retry_after_secs.is_none() {
+            self.reserve_local(account, cycles).await.ok()
+        } else {
+            None
+        };
         Charge {
-            rate: self.charge_local(account),
-            monthly: self.monthly_local(account).await.ok(),
+            rate,
+            monthly,
             degraded,
+            reservation,
         }
     }
 
@@ -209,12 +245,23 @@ impl LimiterHandle {
             ..ChargeArgs::default()
         };
         match self.script(redis, account, &month, args).await {
-            Ok(ChargeOutcome::Charged { reserved: true, .. }) => Ok(Reservation::redis(
-                redis.clone(),
-                &account.id,
-                &month,
-                cycles,
-            )),
+            Ok(ChargeOutcome::Charged {
+                reserved: true,
+                used,
+                ..
+            }) => {
+                let status = MonthlyStatus {
+                    limit: no_limit(monthly_limit),
+                    used,
+                };
+                Ok(Reservation::redis(
+                    redis.clone(),
+                    &account.id,
+                    &month,
+                    cycles,
+                    status,
+                ))
+            }
             Ok(ChargeOutcome::Charged { used, .. } | ChargeOutcome::RateLimited { used, .. }) => {
                 Err(quota_exceeded(
                     account,

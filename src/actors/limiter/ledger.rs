@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::Reservation;
+use super::{MonthlyStatus, Reservation};
 
 /// Cycles used by one account in one calendar month (UTC).
 #[derive(Debug)]
@@ -41,7 +41,13 @@ impl Ledger {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Ok(Reservation::local(self.clone(), cycles)),
+                Ok(_) => {
+                    let status = MonthlyStatus {
+                        limit,
+                        used: current + cycles,
+                    };
+                    return Ok(Reservation::local(self.clone(), cycles, status));
+                }
                 Err(actual) => current = actual,
             }
         }
@@ -61,6 +67,7 @@ mod tests {
     fn reservations_fit_exactly_and_dropped_ones_return() {
         let ledger = Arc::new(Ledger::new(7));
         let held = ledger.reserve(3, Some(10)).expect("fits exactly");
+        assert_eq!(held.status().remaining(), Some(0));
         assert_eq!(ledger.reserve(1, Some(10)).unwrap_err(), 0);
         drop(held);
         assert_eq!(ledger.used(), 7);

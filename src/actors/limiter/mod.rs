@@ -19,7 +19,7 @@ pub use actor::{LimiterActor, LimiterMessage};
 pub use backend::{Charge, RateBackend};
 pub use budget::{AccountBudget, RateDecision};
 pub use ledger::Ledger;
-pub use reservation::Reservation;
+pub use reservation::{PreReserved, Reservation};
 
 use dashmap::DashMap;
 use ractor::rpc::CallResult;

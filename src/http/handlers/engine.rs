@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 pub use super::observation_input::ObservationInput;
 use crate::actors::idempotency::RenderedResponse;
+use crate::actors::limiter::PreReserved;
 use crate::actors::{InstanceMessage, InstanceView, ProcessOutcome, ResetMode, TimedObservation};
 use crate::engine::Engine;
 use crate::http::idempotency::{render_json, replayed, KeyedRequest};
@@ -60,6 +61,8 @@ struct ProcessCall {
     keep_intermediate: bool,
     answer: Answer,
     keyed: Option<KeyedRequest>,
+    /// Cycles the rate limiter already reserved for this request.
+    pre_reserved: Option<PreReserved>,
 }
 
 async fn run(state: &AppState, caller: Caller, id: &str, call: ProcessCall) -> ApiResult<Response> {
@@ -69,11 +72,19 @@ async fn run(state: &AppState, caller: Caller, id: &str, call: ProcessCall) -> A
         keep_intermediate,
         answer,
         keyed,
+        pre_reserved,
     } = call;
-    let reservation = state
-        .limiter
-        .reserve_cycles(&caller.account, observations.len() as u64)
-        .await?;
+    let cycles = observations.len() as u64;
+    let reservation = match pre_reserved.and_then(|p| p.take(cycles)) {
+        Some(reservation) => reservation,
+        None => {
+            state
+                .limiter
+                .reserve_cycles(&caller.account, cycles)
+                .await?
+        }
+    };
+    let monthly = reservation.status();
     let idempotency = keyed.map(|keyed| {
         let state = state.clone();
         keyed.attach::<ProcessOutcome>(
@@ -95,11 +106,14 @@ async fn run(state: &AppState, caller: Caller, id: &str, call: ProcessCall) -> A
             reply,
         })
         .await?;
-    let response =
+    let mut response =
         render_outcome(state.registry.engine(), &answered.outcome, answer).into_response();
     Ok(if answered.replayed {
         replayed(response)
     } else {
+        // For the monthly headers (http::limits): the figures with these
+        // cycles spent.
+        response.extensions_mut().insert(monthly);
         response
     })
 }
@@ -121,6 +135,7 @@ pub async fn process(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     keyed: Option<Extension<KeyedRequest>>,
+    pre_reserved: Option<Extension<PreReserved>>,
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<ObservationInput>,
@@ -132,6 +147,7 @@ pub async fn process(
         keep_intermediate: false,
         answer: Answer::Single,
         keyed: keyed.map(|Extension(k)| k),
+        pre_reserved: pre_reserved.map(|Extension(p)| p),
     };
     run(&state, caller, &id, call).await
 }
@@ -249,6 +265,7 @@ pub async fn process_batch(
         keep_intermediate,
         answer: Answer::Batch { count },
         keyed: keyed.map(|Extension(k)| k),
+        pre_reserved: None,
     };
     run(&state, caller, &id, call).await
 }

@@ -30,6 +30,22 @@ use crate::time::format_timestamp;
 /// How long a client refused for the stream limit is told to wait.
 const STREAM_LIMIT_RETRY_SECS: u64 = 5;
 
+/// One event of the stream as a client parses it (the SSE fields); its
+/// `data` is the JSON of the event's body (StreamReady, ObservationEvent,
+/// ResetEvent or ChangeNotice).
+#[derive(Debug, ToSchema)]
+pub struct StreamEvent {
+    /// `ready`, `observation`, `reset`, `updated`, `deleted` or `lagged`.
+    #[schema(pattern = "^(ready|observation|reset|updated|deleted|lagged)$")]
+    pub event: String,
+    /// The event's body as JSON.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+    /// The instance version after the change.
+    #[schema(pattern = "^[0-9]+$")]
+    pub id: Option<String>,
+}
+
 /// The first event of every stream.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = StreamReady)]
@@ -219,7 +235,7 @@ fn changes(state: StreamState) -> impl Stream<Item = Result<Event, Infallible>> 
     ),
     responses(
         (status = 200, description = "`text/event-stream`: `ready` (StreamReady), then `observation` (ObservationEvent), `reset` (ResetEvent), `updated`, `deleted` and `lagged` (ChangeNotice); each event's id is the instance version; a `:` comment every `server.event_heartbeat_secs`",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = StreamEvent),
         (status = 404, description = "No such instance for this account (`not_found`)"),
         (status = 422, description = "`Last-Event-ID` is not a version (`invalid_request`)"),
     ),
