@@ -1,4 +1,5 @@
 //! `GET /v1/instances/{id}/events`: server-sent events of committed changes.
+//! [`Events`] also reads a stream through a load balancer (tests/it/cluster.rs).
 
 use std::time::Duration;
 
@@ -7,17 +8,17 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// An open event stream, read event by event.
-struct Events {
+pub(crate) struct Events {
     response: reqwest::Response,
     buffer: String,
 }
 
 /// One parsed event.
 #[derive(Debug)]
-struct Sse {
-    name: String,
-    id: Option<String>,
-    data: Value,
+pub(crate) struct Sse {
+    pub name: String,
+    pub id: Option<String>,
+    pub data: Value,
 }
 
 impl Events {
@@ -37,7 +38,12 @@ impl Events {
         request.send().await.unwrap()
     }
 
-    async fn start(server: &TestServer, id: &str, key: &str, last: Option<&str>) -> Events {
+    pub(crate) async fn start(
+        server: &TestServer,
+        id: &str,
+        key: &str,
+        last: Option<&str>,
+    ) -> Events {
         let response = Self::open(server, id, key, last).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(
@@ -51,7 +57,7 @@ impl Events {
     }
 
     /// The next event (comments skipped); `None` when the stream ends.
-    async fn next(&mut self) -> Option<Sse> {
+    pub(crate) async fn next(&mut self) -> Option<Sse> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// Runs the loadtest binary against `server` and returns its JSON summary.
-fn loadtest(server: &TestServer, json: &Path, extra: &[&str]) -> Value {
+pub(crate) fn loadtest(server: &TestServer, json: &Path, extra: &[&str]) -> Value {
     let output = Command::new(binary())
         .arg("loadtest")
         .args(["--url", &server.base_url, "--key", &server.key()])
@@ -30,7 +30,7 @@ fn loadtest(server: &TestServer, json: &Path, extra: &[&str]) -> Value {
 }
 
 /// Sum of the history totals of every instance of the key's account.
-async fn history_total(server: &TestServer, key: &str) -> (usize, u64) {
+pub(crate) async fn history_total(server: &TestServer, key: &str) -> (usize, u64) {
     let listing = server.get("/v1/instances?limit=100", key).await;
     let items = listing.body["items"].as_array().expect("items").clone();
     let mut total = 0;
@@ -44,7 +44,7 @@ async fn history_total(server: &TestServer, key: &str) -> (usize, u64) {
     (items.len(), total)
 }
 
-fn assert_clean(summary: &Value) {
+pub(crate) fn assert_clean(summary: &Value) {
     assert_eq!(summary["errors"], 0, "{summary:#}");
     assert_eq!(
         summary["error_counts"],

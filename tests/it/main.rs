@@ -11,6 +11,7 @@ mod auth_and_errors;
 mod billing;
 mod browser;
 mod cli;
+mod cluster;
 mod cors;
 mod dashboard;
 mod durability;

@@ -20,6 +20,8 @@
 
 #![allow(dead_code)]
 
+pub mod nginx;
+
 use identity_os::config::Config;
 use identity_os::server::Server;
 use reqwest::{Client, Method, StatusCode};
@@ -440,6 +442,20 @@ impl TestServer {
             _tempdir: None,
             client: client(),
         })
+    }
+
+    /// A client for a server this harness did not start (a load balancer
+    /// in front of test servers, [`nginx::Nginx`]): the same request
+    /// helpers, nothing to stop.
+    pub fn remote(base_url: &str, first_key: Option<String>) -> TestServer {
+        TestServer {
+            running: Running::Stopped,
+            base_url: base_url.to_string(),
+            first_key,
+            dir: PathBuf::new(),
+            _tempdir: None,
+            client: client(),
+        }
     }
 
     /// Whether this server runs in this process.
