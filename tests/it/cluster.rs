@@ -147,23 +147,27 @@ fn the_shipped_nginx_configuration_passes_nginx_t() {
 }
 
 /// deploy/compose.yaml as JSON (python3's yaml module: `docker compose
-/// config` needs Docker).
+/// config` needs Docker). The python3 on PATH, else the system's, where
+/// scripts/services/nginx.sh installs python3-yaml if it is missing.
 fn compose() -> Value {
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
-        ])
-        .arg(deploy("compose.yaml"))
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "compose.yaml does not parse (python3 with yaml: scripts/services/nginx.sh installs \
-         python3-yaml): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("JSON")
+    let mut errors = String::new();
+    for python in ["python3", "/usr/bin/python3"] {
+        let output = Command::new(python)
+            .args([
+                "-c",
+                "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+            ])
+            .arg(deploy("compose.yaml"))
+            .output();
+        match output {
+            Ok(output) if output.status.success() => {
+                return serde_json::from_slice(&output.stdout).expect("JSON")
+            }
+            Ok(output) => errors.push_str(&String::from_utf8_lossy(&output.stderr)),
+            Err(e) => errors.push_str(&format!("{python}: {e}\n")),
+        }
+    }
+    panic!("compose.yaml does not parse, or no python3 with yaml: {errors}");
 }
 
 /// The `${NAME...}` variables a text uses, with their `:-default` if any.
