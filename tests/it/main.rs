@@ -29,6 +29,7 @@ mod metrics;
 mod openapi;
 mod personas_and_test;
 mod postgres;
+mod redis_limiter;
 mod resource_bounds;
 mod retries;
 mod sdk_conformance;

@@ -63,12 +63,12 @@ fn gcra_nanos(rate_per_minute: u64) -> (u32, u64, u64) {
 
 impl LimiterHandle {
     /// `limiter.backend` in readiness terms: `memory`, `redis`, or
-    /// `redis-unreachable` while calls fail.
-    pub fn backend_state(&self) -> &'static str {
+    /// `redis-unreachable` when Redis does not answer a PING now.
+    pub async fn backend_state(&self) -> &'static str {
         match &self.shared.backend {
             RateBackend::Local => "memory",
-            RateBackend::Redis { redis, .. } if redis.is_down() => "redis-unreachable",
-            RateBackend::Redis { .. } => "redis",
+            RateBackend::Redis { redis, .. } if redis.ping().await => "redis",
+            RateBackend::Redis { .. } => "redis-unreachable",
         }
     }
 

@@ -68,7 +68,7 @@ pub async fn health() -> Json<StatusBody> {
     ),
 )]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let limiter = state.limiter.backend_state();
+    let limiter = state.limiter.backend_state().await;
     if limiter == "redis-unreachable" && state.limiter.refuses_when_down() {
         return ApiError::service_unavailable("the redis limiter backend is not reachable", 1)
             .into_response();

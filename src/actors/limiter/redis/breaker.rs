@@ -24,11 +24,6 @@ impl Breaker {
         now_micros() >= self.open_until.load(Ordering::Acquire)
     }
 
-    /// Whether the backend is currently considered down.
-    pub fn is_down(&self) -> bool {
-        self.down.load(Ordering::Acquire)
-    }
-
     /// A call succeeded.
     pub fn succeeded(&self) {
         if self.down.swap(false, Ordering::AcqRel) {

@@ -99,9 +99,31 @@ impl RedisLimiter {
         })
     }
 
-    /// Whether the last call failed.
-    pub fn is_down(&self) -> bool {
-        self.breaker.is_down()
+    /// Whether Redis answers a PING now (readiness), through the breaker:
+    /// the probe that notices Redis is back when no request comes (a load
+    /// balancer stops sending requests to a node that is not ready).
+    pub async fn ping(&self) -> bool {
+        if !self.breaker.allows() {
+            return false;
+        }
+        let answer = match self.connection().await {
+            Ok(mut connection) => redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+                .map_err(RedisLimiterError::from),
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(_) => {
+                self.breaker.succeeded();
+                true
+            }
+            Err(e) => {
+                metrics::counter!("identity_os_limiter_backend_errors_total").increment(1);
+                self.breaker.failed(&e);
+                false
+            }
+        }
     }
 
     async fn connection(&self) -> Result<ConnectionManager, RedisLimiterError> {
