@@ -101,8 +101,11 @@ pub struct Server {
 impl Server {
     /// Opens the store, bootstraps the first account (or the dev-mode
     /// account) and starts the actors.
-    pub async fn start(config: Config) -> Result<Server, ServerError> {
+    pub async fn start(mut config: Config) -> Result<Server, ServerError> {
         http::metrics::install();
+        config.server.node_id = config.server.node_id();
+        metrics::gauge!("identity_os_node_info", "node_id" => config.server.node_id.clone())
+            .set(1.0);
         let store: Arc<dyn Store> = store::open(&config.store_config()).await?;
         let mut first_key = None;
         let local = if config.auth.disabled {
@@ -171,7 +174,7 @@ impl Server {
     ) -> Result<(), ServerError> {
         let Server { state, limits, .. } = self;
         let app = http::router(state.clone());
-        tracing::info!(local_addr = %listener.local_addr()?, "listening");
+        tracing::info!(local_addr = %listener.local_addr()?, node = %state.config.server.node_id, "listening");
         let sweeper = tokio::spawn(sweep_idempotency_keys(state.store.clone()));
         // A failed store stops the server as a signal would. Until then,
         // for FAIL_STOP_LINGER, writes get 503 and `/ready` answers 503,

@@ -30,7 +30,7 @@ pub struct RenderedResponse {
 }
 
 /// Renders the response a change of type `T` will be answered with.
-pub type Render<T> = Box<dyn FnOnce(&T) -> RenderedResponse + Send>;
+pub type Render<T> = Box<dyn Fn(&T) -> RenderedResponse + Send>;
 
 /// What a request carrying `Idempotency-Key` asks its change to record.
 pub struct Idempotency<T> {
@@ -42,12 +42,13 @@ pub struct Idempotency<T> {
 }
 
 impl<T> Idempotency<T> {
-    /// The record of `outcome`, the result the change will have once committed.
-    pub fn record(self, outcome: &T, now: Micros) -> IdempotencyRecord {
+    /// The record of `outcome`, the result the change will have once
+    /// committed (again, when a lost race has the change planned anew).
+    pub fn record(&self, outcome: &T, now: Micros) -> IdempotencyRecord {
         let rendered = (self.render)(outcome);
         IdempotencyRecord {
-            account_id: self.account_id,
-            key: self.key,
+            account_id: self.account_id.clone(),
+            key: self.key.clone(),
             request_hash: self.request_hash,
             status: rendered.status,
             headers: rendered.headers,

@@ -1,9 +1,17 @@
-//! The instance actor: the single owner of one instance's engine state.
+//! The instance actor: the single owner of one instance's engine state on
+//! this node.
 //!
-//! Because only this actor mutates the instance, its requests are strictly
-//! ordered without locks: of two simultaneous untimed observations exactly
-//! one passes the throttle. It replies only after the store has committed,
-//! so every 2xx the server sends is durable.
+//! Because only this actor mutates the instance here, its requests are
+//! strictly ordered without locks: of two simultaneous untimed observations
+//! exactly one passes the throttle. It replies only after the store has
+//! committed, so every 2xx the server sends is durable.
+//!
+//! When several nodes share the store (PostgreSQL), the actor is a cache
+//! and the database is the judge: every write is conditional on the version
+//! the actor read; a lost race reloads the stored state and, without
+//! `If-Match`, plans the change again on it (at most [`MAX_REPLANS`] times,
+//! then 409). Reads and `If-Match` checks first compare the stored version
+//! (one cheap probe), so they see writes made on other nodes.
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
@@ -21,6 +29,10 @@ use super::instance_model::{
 use super::limiter::Reservation;
 use super::registry::InstanceContext;
 use super::InstanceError;
+
+/// How often a change without `If-Match` is planned again after another
+/// node committed first, before the request is answered `409 conflict`.
+pub const MAX_REPLANS: usize = 3;
 
 /// Reply type of every instance request.
 pub type Reply<T> = RpcReplyPort<Result<T, InstanceError>>;
@@ -151,7 +163,9 @@ impl InstanceActor {
                 Ok(())
             }
             Err(StoreError::Conflict) => {
-                self.reload(state).await;
+                metrics::counter!("identity_os_instance_reloads_total", "reason" => "conflict")
+                    .increment(1);
+                let _ = self.reload(state).await;
                 let current = state.model.as_ref().map_or(0, |m| m.meta.version);
                 Err(InstanceError::VersionMismatch { current })
             }
@@ -162,7 +176,7 @@ impl InstanceActor {
             Err(e) => {
                 // A write whose connection broke may have committed: read
                 // back what the database holds rather than trust the model.
-                self.reload(state).await;
+                let _ = self.reload(state).await;
                 Err(e.into())
             }
         }
@@ -190,18 +204,72 @@ impl InstanceActor {
     }
 
     /// Re-reads the stored state after another writer won a race or a
-    /// write failed.
-    async fn reload(&self, state: &mut InstanceActorState) {
+    /// write failed. The answer of the last timed request is forgotten:
+    /// another writer may have moved on since.
+    async fn reload(&self, state: &mut InstanceActorState) -> Result<(), InstanceError> {
         let id = state.id.clone();
+        state.last_timed = None;
         match self.context.store.load_instance(&id).await {
             Ok(Some(record)) => {
                 if let Ok(model) = InstanceModel::from_record(record) {
                     state.model = Some(model);
                 }
+                Ok(())
             }
-            Ok(None) => state.model = None,
-            Err(e) => tracing::warn!(instance = %id, error = %e, "reload after conflict failed"),
+            Ok(None) => {
+                state.model = None;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(instance = %id, error = %e, "reloading the instance failed");
+                Err(e.into())
+            }
         }
+    }
+
+    /// With a store that other nodes write to, compares the stored version
+    /// with the model's (one cheap read) and reloads when another node
+    /// changed or deleted the instance. A no-op on a store of this node's own.
+    async fn refresh(&self, state: &mut InstanceActorState) -> Result<(), InstanceError> {
+        if !self.context.store.is_shared() {
+            return Ok(());
+        }
+        let stored = self.context.store.instance_version(&state.id).await?;
+        if stored != state.model.as_ref().map(|m| m.meta.version) {
+            metrics::counter!("identity_os_instance_reloads_total", "reason" => "stale")
+                .increment(1);
+            self.reload(state).await?;
+        }
+        Ok(())
+    }
+
+    /// `If-Match` against the model, and, if that fails on a shared store,
+    /// against the stored version (this node's model may be the stale one).
+    async fn check_version(
+        &self,
+        state: &mut InstanceActorState,
+        account_id: &str,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<(), InstanceError> {
+        let checked = Self::owned(state, account_id, id)?.check_version(if_match);
+        if checked.is_ok() || !self.context.store.is_shared() {
+            return checked;
+        }
+        self.refresh(state).await?;
+        Self::owned(state, account_id, id)?.check_version(if_match)
+    }
+
+    /// Whether a change that lost the race for its version may be planned
+    /// again on the reloaded state: only without `If-Match` (the client
+    /// named a version, which is now gone), a bounded number of times.
+    fn may_replan(&self, if_match: Option<i64>, attempts: &mut usize) -> bool {
+        *attempts += 1;
+        let again = if_match.is_none() && *attempts <= MAX_REPLANS;
+        if again {
+            metrics::counter!("identity_os_instance_replans_total").increment(1);
+        }
+        again
     }
 
     async fn change<F>(
@@ -214,18 +282,24 @@ impl InstanceActor {
         plan: F,
     ) -> Result<InstanceView, InstanceError>
     where
-        F: FnOnce(&InstanceModel, Micros) -> Result<PlannedChange, InstanceError>,
+        F: Fn(&InstanceModel, Micros) -> Result<PlannedChange, InstanceError>,
     {
-        let model = Self::owned(state, account_id, id)?;
-        model.check_version(if_match)?;
-        let now = now_micros();
-        let mut change = plan(model, now)?;
-        let view = change.model.view();
-        if let Some(idempotency) = idempotency {
-            change.write.idempotency = Some(idempotency.record(&view, now));
+        self.check_version(state, account_id, id, if_match).await?;
+        let mut attempts = 0;
+        loop {
+            let model = Self::owned(state, account_id, id)?;
+            let now = now_micros();
+            let mut change = plan(model, now)?;
+            let view = change.model.view();
+            if let Some(idempotency) = &idempotency {
+                change.write.idempotency = Some(idempotency.record(&view, now));
+            }
+            match self.commit(state, change).await {
+                Err(InstanceError::VersionMismatch { .. })
+                    if self.may_replan(if_match, &mut attempts) => {}
+                committed => return committed.map(|()| view),
+            }
         }
-        self.commit(state, change).await?;
-        Ok(view)
     }
 
     /// Leaves the registry and stops after the queued messages are handled.
@@ -268,7 +342,11 @@ impl Actor for InstanceActor {
         }
         match message {
             InstanceMessage::Get { account_id, reply } => {
-                let _ = reply.send(Self::owned(state, &account_id, &id).map(InstanceModel::view));
+                let result = match self.refresh(state).await {
+                    Ok(()) => Self::owned(state, &account_id, &id).map(InstanceModel::view),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
             }
             InstanceMessage::Update {
                 account_id,
@@ -285,7 +363,7 @@ impl Actor for InstanceActor {
                         &account_id,
                         if_match,
                         idempotency,
-                        |model, now| model.plan_update(name, description, now),
+                        |model, now| model.plan_update(name.clone(), description.clone(), now),
                     )
                     .await;
                 self.publish_updated(&id, &result);
@@ -408,7 +486,7 @@ impl InstanceActor {
         id: &str,
         request: ProcessRequest<'_>,
     ) -> Result<ProcessReply, InstanceError> {
-        let model = Self::owned(state, request.account_id, id)?;
+        Self::owned(state, request.account_id, id)?;
         let fingerprint = Fingerprint::of(request.observations, request.keep_intermediate);
         if let (Some(fingerprint), Some(last)) = (fingerprint, &state.last_timed) {
             if last.fingerprint == fingerprint {
@@ -418,33 +496,43 @@ impl InstanceActor {
                 });
             }
         }
-        model.check_version(request.if_match)?;
-        let now = now_micros();
-        let (mut change, steps) = model.plan_process(
-            &self.context.engine,
-            request.observations,
-            now,
-            self.context.min_cycle_interval,
-            request.keep_intermediate,
-        )?;
-        let outcome = Arc::new(ProcessOutcome {
-            meta: change.model.meta.clone(),
-            profile: change.model.profile.clone(),
-            steps,
-        });
-        if let Some(idempotency) = request.idempotency {
-            change.write.idempotency = Some(idempotency.record(&outcome, now));
-        }
-        let last = change.write.observations.last().and_then(|o| {
-            o.point.map(|point| InstanceChange::Observation {
-                version: outcome.meta.version,
-                cycle_number: o.cycle_number,
-                observations: request.observations.len() as u64,
-                timestamp: o.timestamp,
-                point,
-            })
-        });
-        self.commit(state, change).await?;
+        self.check_version(state, request.account_id, id, request.if_match)
+            .await?;
+        let mut attempts = 0;
+        let (outcome, last) = loop {
+            let model = Self::owned(state, request.account_id, id)?;
+            let now = now_micros();
+            let (mut change, steps) = model.plan_process(
+                &self.context.engine,
+                request.observations,
+                now,
+                self.context.min_cycle_interval,
+                request.keep_intermediate,
+            )?;
+            let outcome = Arc::new(ProcessOutcome {
+                meta: change.model.meta.clone(),
+                profile: change.model.profile.clone(),
+                steps,
+            });
+            if let Some(idempotency) = &request.idempotency {
+                change.write.idempotency = Some(idempotency.record(&outcome, now));
+            }
+            let last = change.write.observations.last().and_then(|o| {
+                o.point.map(|point| InstanceChange::Observation {
+                    version: outcome.meta.version,
+                    cycle_number: o.cycle_number,
+                    observations: request.observations.len() as u64,
+                    timestamp: o.timestamp,
+                    point,
+                })
+            });
+            match self.commit(state, change).await {
+                Ok(()) => break (outcome, last),
+                Err(InstanceError::VersionMismatch { .. })
+                    if self.may_replan(request.if_match, &mut attempts) => {}
+                Err(e) => return Err(e),
+            }
+        };
         if let Some(change) = last {
             self.publish(id, change);
         }
@@ -468,8 +556,10 @@ impl InstanceActor {
         if_match: Option<i64>,
         idempotency: Option<Idempotency<()>>,
     ) -> Result<(), InstanceError> {
-        let model = Self::owned(state, account_id, id)?;
-        model.check_version(if_match)?;
+        // The delete itself is unconditional: compare with the stored
+        // version first, so a stale model cannot pass or fail `If-Match`.
+        self.refresh(state).await?;
+        self.check_version(state, account_id, id, if_match).await?;
         let record = idempotency.map(|i| i.record(&(), now_micros()));
         match self
             .context

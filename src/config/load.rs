@@ -13,8 +13,9 @@ use crate::store::{Backend, StoreConfig};
 const MAX_WORKER_THREADS: usize = 1024;
 
 /// Environment variables and the keys they set (docs/operations.md).
-const ENV_KEYS: [(&str, &str); 19] = [
+const ENV_KEYS: [(&str, &str); 20] = [
     ("IDENTITY_OS_BIND", "server.bind"),
+    ("IDENTITY_OS_NODE_ID", "server.node_id"),
     ("IDENTITY_OS_WORKER_THREADS", "server.worker_threads"),
     ("IDENTITY_OS_DB_BACKEND", "storage.backend"),
     ("IDENTITY_OS_SQLITE_PATH", "storage.sqlite_path"),

@@ -52,6 +52,9 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub bind: String,
+    /// This node's name in logs, `/version` and `/metrics`; empty = the
+    /// host name and process id (see [`ServerConfig::node_id`]).
+    pub node_id: String,
     pub body_limit_bytes: usize,
     pub shutdown_grace_secs: u64,
     /// Open connections beyond this are closed at once.
@@ -217,6 +220,7 @@ impl Default for ServerConfig {
             header_read_timeout_secs: 10,
             request_timeout_secs: 30,
             write_timeout_secs: 30,
+            node_id: String::new(),
             max_connections_per_ip: 256,
             max_page_bytes: 4 * 1024 * 1024,
             worker_threads: 0,
@@ -224,6 +228,23 @@ impl Default for ServerConfig {
             max_event_streams_per_account: 16,
             event_heartbeat_secs: 15,
         }
+    }
+}
+
+impl ServerConfig {
+    /// The configured node id, or `<host name>-<process id>`: unique per
+    /// running process of a cluster, readable in a log.
+    pub fn node_id(&self) -> String {
+        if !self.node_id.is_empty() {
+            return self.node_id.clone();
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "node".to_string());
+        format!("{host}-{}", std::process::id())
     }
 }
 

@@ -94,13 +94,21 @@ pub async fn handle(State(state): State<AppState>, mut request: Request, next: N
     let latency = started.elapsed();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     metrics::record_request(route, &method, response.status(), latency);
-    log_request(&method, route, response.status(), latency, &id);
+    log_request(
+        &state.config.server.node_id,
+        &method,
+        route,
+        response.status(),
+        latency,
+        &id,
+    );
     response
 }
 
 /// The access log: one line per request, at `warn` for server errors.
 /// Never the URI (it can hold instance ids) nor a header but the request id.
 fn log_request(
+    node: &str,
     method: &Method,
     route: &str,
     status: StatusCode,
@@ -111,8 +119,8 @@ fn log_request(
     let status = status.as_u16();
     let request_id = id.to_str().unwrap_or("");
     if status >= 500 {
-        tracing::warn!(%method, route, status, latency_us, request_id, "request");
+        tracing::warn!(node, %method, route, status, latency_us, request_id, "request");
     } else {
-        tracing::info!(%method, route, status, latency_us, request_id, "request");
+        tracing::info!(node, %method, route, status, latency_us, request_id, "request");
     }
 }

@@ -7,10 +7,13 @@
 //! once it has committed, so changes made through this process apply from
 //! the very next request; changes made by another process (the CLI on the
 //! same database, another server node on the same PostgreSQL) apply within
-//! [`KEY_CACHE_TTL`]. Shared by both backends.
+//! [`KEY_CACHE_TTL`]. On PostgreSQL those writes also `NOTIFY` every node
+//! (src/store/postgres/listen.rs), which clears its cache at once; while
+//! that notification connection is up, entries may live for
+//! [`NOTIFIED_TTL`]. Shared by both backends.
 
 use dashmap::DashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,10 @@ use crate::store::KeyOwner;
 
 /// How long a cached lookup is trusted without asking the database.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+/// How long, while every change is notified: a bound for the rare change
+/// whose notification is lost in flight (the listener also checks its
+/// connection every second and drops to [`KEY_CACHE_TTL`] when it fails).
+pub const NOTIFIED_TTL: Duration = Duration::from_secs(10);
 /// More entries than this and the cache starts over (bounds its memory).
 const MAX_ENTRIES: usize = 100_000;
 
@@ -28,6 +35,8 @@ type Found = Arc<KeyOwner>;
 pub(crate) struct KeyCache {
     entries: DashMap<[u8; 32], (Found, Instant)>,
     generation: AtomicU64,
+    /// Whether every change by another process is notified to this one.
+    notified: AtomicBool,
 }
 
 impl KeyCache {
@@ -35,7 +44,20 @@ impl KeyCache {
     pub(crate) fn get(&self, digest: &[u8; 32]) -> Option<Found> {
         let entry = self.entries.get(digest)?;
         let (found, at) = entry.value();
-        (at.elapsed() < KEY_CACHE_TTL).then(|| found.clone())
+        let ttl = if self.notified.load(Ordering::Acquire) {
+            NOTIFIED_TTL
+        } else {
+            KEY_CACHE_TTL
+        };
+        (at.elapsed() < ttl).then(|| found.clone())
+    }
+
+    /// Whether changes made elsewhere are notified from now on (the
+    /// listener connected) or not any more (it dropped). Either way what is
+    /// cached may have missed a change: forget it.
+    pub(crate) fn set_notified(&self, notified: bool) {
+        self.notified.store(notified, Ordering::Release);
+        self.clear();
     }
 
     /// The generation to pass to [`KeyCache::insert`] for a lookup that

@@ -461,6 +461,17 @@ pub trait Store: Send + Sync + 'static {
     async fn load_instance(&self, id: &str) -> StoreResult<Option<InstanceRecord>>;
     /// The id of the account owning the instance, without reading its state.
     async fn instance_owner(&self, id: &str) -> StoreResult<Option<String>>;
+    /// The stored version of the instance (`None` once it is deleted): the
+    /// cheap probe that tells an actor whether another node changed it.
+    async fn instance_version(&self, id: &str) -> StoreResult<Option<i64>> {
+        Ok(self.load_instance(id).await?.map(|record| record.version))
+    }
+    /// Whether other server nodes may write to this store at the same time
+    /// (then every in-process cache of it is only a cache: see
+    /// docs/architecture.md "Several nodes").
+    fn is_shared(&self) -> bool {
+        false
+    }
     async fn list_instances(
         &self,
         account_id: &str,

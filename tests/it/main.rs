@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod cors;
+mod cross_node;
 mod dashboard;
 mod durability;
 mod engine_routes;

@@ -322,7 +322,7 @@ pub async fn delete(
     let rendered = render_json(StatusCode::OK, None, &deleted, &[]);
     let idempotency = keyed.map(|Extension(k)| {
         let recorded = rendered.clone();
-        k.attach::<()>(&caller, Box::new(move |()| recorded))
+        k.attach::<()>(&caller, Box::new(move |()| recorded.clone()))
     });
     deadline::disarm();
     state

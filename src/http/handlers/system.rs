@@ -44,6 +44,9 @@ pub struct VersionBody {
     /// The storage backend in use (`sqlite`, `memory` or `postgres`).
     #[schema(value_type = String, example = "sqlite")]
     storage: crate::store::Backend,
+    /// This node (`server.node_id`; by default host name and process id).
+    #[schema(example = "web-1-4242")]
+    node_id: String,
 }
 
 /// `GET /health`: the process is alive.
@@ -98,6 +101,7 @@ pub async fn version(State(state): State<AppState>) -> Json<VersionBody> {
         api_version: "v1",
         schema_version: crate::http::wire::SCHEMA_VERSION,
         storage: state.config.storage.backend,
+        node_id: state.config.server.node_id.clone(),
     })
 }
 

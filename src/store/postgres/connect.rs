@@ -34,6 +34,7 @@ pub(crate) enum TlsMode {
 }
 
 /// A parsed `storage.database_url`.
+#[derive(Clone)]
 pub(crate) struct ConnectTarget {
     pub config: tokio_postgres::Config,
     pub tls: TlsMode,
@@ -154,7 +155,10 @@ pub(crate) fn pool(target: &ConnectTarget, settings: &PoolSettings) -> StoreResu
         .map_err(|e| StoreError::Unsupported(format!("cannot build the connection pool: {e}")))
 }
 
-fn tls_connector(mode: TlsMode, target: &ConnectTarget) -> StoreResult<MakeRustlsConnect> {
+pub(crate) fn tls_connector(
+    mode: TlsMode,
+    target: &ConnectTarget,
+) -> StoreResult<MakeRustlsConnect> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

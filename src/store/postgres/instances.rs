@@ -109,6 +109,13 @@ pub(crate) async fn instance_owner(
     Ok(c.query_opt(&stmt, &[&id]).await?.map(|r| r.get(0)))
 }
 
+pub(crate) async fn instance_version(c: &impl GenericClient, id: &str) -> StoreResult<Option<i64>> {
+    let stmt = c
+        .prepare_cached("SELECT version FROM instances WHERE id = $1")
+        .await?;
+    Ok(c.query_opt(&stmt, &[&id]).await?.map(|r| r.get(0)))
+}
+
 /// One page and the account's stored instance count, in one statement (one
 /// snapshot).
 pub(crate) async fn list_instances(

@@ -21,6 +21,7 @@ mod columns;
 mod connect;
 mod group;
 mod instances;
+mod listen;
 mod rows;
 mod schema;
 
@@ -47,7 +48,9 @@ pub struct PostgresStore {
     target: String,
     writer: Mutex<Option<GroupWriter>>,
     writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    keys: KeyCache,
+    keys: Arc<KeyCache>,
+    /// Clears `keys` when another node changes a key lookup (listen.rs).
+    listener: tokio::task::JoinHandle<()>,
     fail_stop: FailStop,
 }
 
@@ -89,12 +92,15 @@ impl PostgresStore {
         tracing::info!(database = %described, migrations_applied = applied,
             pool_size = settings.size, "postgres store opened");
         let (writer, task) = GroupWriter::start(pool.clone());
+        let keys = Arc::new(KeyCache::default());
+        let listener = listen::spawn(target, settings.connect_timeout, keys.clone());
         Ok(PostgresStore {
             pool,
             target: described,
             writer: Mutex::new(Some(writer)),
             writer_task: Mutex::new(Some(task)),
-            keys: KeyCache::default(),
+            keys,
+            listener,
             fail_stop: FailStop::default(),
         })
     }
@@ -110,6 +116,12 @@ impl PostgresStore {
             return Err(StoreError::Closed);
         }
         self.client().await
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
     }
 }
 
@@ -135,7 +147,13 @@ impl Store for PostgresStore {
     }
 
     async fn set_account_tier(&self, id: &str, tier: &str) -> StoreResult<()> {
-        let result = accounts::set_account_tier(&self.write_client().await?, id, tier).await;
+        let mut client = self.write_client().await?;
+        let tx = client.transaction().await?;
+        let result = accounts::set_account_tier(&tx, id, tier).await;
+        if result.is_ok() {
+            tx.execute(listen::NOTIFY, &[]).await?;
+            tx.commit().await?;
+        }
         self.keys.clear();
         result
     }
@@ -173,7 +191,13 @@ impl Store for PostgresStore {
     }
 
     async fn revoke_api_key(&self, key_id: &str, at: Micros) -> StoreResult<()> {
-        let result = accounts::revoke_api_key(&self.write_client().await?, key_id, at).await;
+        let mut client = self.write_client().await?;
+        let tx = client.transaction().await?;
+        let result = accounts::revoke_api_key(&tx, key_id, at).await;
+        if result.is_ok() {
+            tx.execute(listen::NOTIFY, &[]).await?;
+            tx.commit().await?;
+        }
         self.keys.clear();
         result
     }
@@ -194,6 +218,14 @@ impl Store for PostgresStore {
 
     async fn instance_owner(&self, id: &str) -> StoreResult<Option<String>> {
         instances::instance_owner(&self.client().await?, id).await
+    }
+
+    async fn instance_version(&self, id: &str) -> StoreResult<Option<i64>> {
+        instances::instance_version(&self.client().await?, id).await
+    }
+
+    fn is_shared(&self) -> bool {
+        true
     }
 
     async fn list_instances(
@@ -321,6 +353,7 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         let outcome =
             billing::apply_event(&tx, event_id, event_type, account_id, change, now).await?;
+        tx.execute(listen::NOTIFY, &[]).await?;
         tx.commit().await?;
         self.keys.clear();
         Ok(outcome)
@@ -348,6 +381,7 @@ impl Store for PostgresStore {
     /// Commits every write queued so far, then closes the pool. Later
     /// operations fail with `Closed`; closing again is a no-op.
     async fn close(&self) -> StoreResult<()> {
+        self.listener.abort();
         let writer = self
             .writer
             .lock()
