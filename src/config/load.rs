@@ -13,7 +13,7 @@ use crate::store::{Backend, StoreConfig};
 const MAX_WORKER_THREADS: usize = 1024;
 
 /// Environment variables and the keys they set (docs/operations.md).
-const ENV_KEYS: [(&str, &str); 20] = [
+const ENV_KEYS: [(&str, &str); 21] = [
     ("IDENTITY_OS_BIND", "server.bind"),
     ("IDENTITY_OS_NODE_ID", "server.node_id"),
     ("IDENTITY_OS_WORKER_THREADS", "server.worker_threads"),
@@ -28,6 +28,7 @@ const ENV_KEYS: [(&str, &str); 20] = [
     ),
     ("IDENTITY_OS_ADMIN_TOKEN", "auth.admin_token"),
     ("IDENTITY_OS_DOCS_ENABLED", "docs.enabled"),
+    ("IDENTITY_OS_LIMITER_BACKEND", "limiter.backend"),
     ("IDENTITY_OS_REDIS_URL", "limiter.redis_url"),
     ("IDENTITY_OS_LIMITER_FAIL_MODE", "limiter.fail_mode"),
     ("IDENTITY_OS_LOG_FORMAT", "log.format"),
