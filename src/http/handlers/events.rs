@@ -23,7 +23,7 @@ use super::trajectory::FiguresBody;
 use crate::actors::instance_events::{InstanceChange, SubscribeError, Subscription};
 use crate::actors::ResetMode;
 use crate::http::error::{ApiError, ApiResult, Code};
-use crate::http::openapi::params::InstanceId;
+use crate::http::openapi::params::{InstanceId, LastEventIdHeader};
 use crate::http::state::{AppState, Caller};
 use crate::time::format_timestamp;
 
@@ -229,10 +229,7 @@ fn changes(state: StreamState) -> impl Stream<Item = Result<Event, Infallible>> 
 /// `GET /v1/instances/{id}/events`: the instance's changes as they commit.
 #[utoipa::path(
     get, path = "/v1/instances/{id}/events", tag = "engine", operation_id = "get_events",
-    params(
-        InstanceId,
-        ("Last-Event-ID" = Option<i64>, Header, description = "The id (version) of the last event received before reconnecting"),
-    ),
+    params(InstanceId, LastEventIdHeader),
     responses(
         (status = 200, description = "`text/event-stream`: `ready` (StreamReady), then `observation` (ObservationEvent), `reset` (ResetEvent), `updated`, `deleted` and `lagged` (ChangeNotice); each event's id is the instance version; a `:` comment every `server.event_heartbeat_secs`",
             content_type = "text/event-stream", body = StreamEvent),

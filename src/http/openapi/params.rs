@@ -31,3 +31,13 @@ pub struct IfMatchHeader {
     )]
     if_match: Option<String>,
 }
+
+/// Where a reconnecting event stream left off.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct LastEventIdHeader {
+    /// The id (instance version) of the last event received before
+    /// reconnecting; the `ready` event says whether changes were missed.
+    #[param(rename = "Last-Event-ID", nullable = false)]
+    last_event_id: Option<i64>,
+}
