@@ -633,8 +633,15 @@ async fn redis_killed_mid_run_fails_closed_or_open_and_comes_back_by_itself() {
     assert_eq!(cycle_count(&open, &key, &open_instance).await, 7);
     assert_eq!(monthly_used(&closed, &key).await, 9);
     assert_eq!(counter(&redis.url(), &account).await, Some(9));
-    // Each transition logged once.
-    let text = std::fs::read_to_string(log.path().join("closed.log")).unwrap();
+    // Each transition logged once (an `info` line reaches the file within
+    // the log's flush interval).
+    let read_log = || std::fs::read_to_string(log.path().join("closed.log")).unwrap();
+    eventually(Duration::from_secs(2), || {
+        let text = read_log();
+        async move { text.contains("limiter backend redis is reachable again") }
+    })
+    .await;
+    let text = read_log();
     assert_eq!(
         text.matches("limiter backend redis is unreachable").count(),
         1,
