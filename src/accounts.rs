@@ -75,6 +75,7 @@ fn new_key(account_id: &str) -> CreatedKey {
         prefix: key[..DISPLAY_PREFIX_LEN].to_string(),
         created_at: now_micros(),
         revoked_at: None,
+        last_used_at: None,
     };
     CreatedKey { key, record }
 }
@@ -109,7 +110,8 @@ pub enum KeyRejection {
     Revoked,
 }
 
-/// Finds the account a key belongs to.
+/// Finds the account a key belongs to, and notes the key's use (see
+/// [`Store::note_key_use`]).
 pub async fn authenticate(
     store: &dyn Store,
     key: &str,
@@ -120,7 +122,10 @@ pub async fn authenticate(
     Ok(match store.find_api_key(&key_digest(key)).await? {
         None => Err(KeyRejection::Unknown),
         Some(found) if found.key.revoked_at.is_some() => Err(KeyRejection::Revoked),
-        Some(found) => Ok(Arc::clone(&found.account)),
+        Some(found) => {
+            store.note_key_use(&found.key.id, now_micros());
+            Ok(Arc::clone(&found.account))
+        }
     })
 }
 

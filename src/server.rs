@@ -176,6 +176,7 @@ impl Server {
         let app = http::router(state.clone());
         tracing::info!(local_addr = %listener.local_addr()?, node = %state.config.server.node_id, "listening");
         let sweeper = tokio::spawn(sweep_idempotency_keys(state.store.clone()));
+        let key_uses = tokio::spawn(flush_key_uses(state.store.clone()));
         // A failed store stops the server as a signal would. Until then,
         // for FAIL_STOP_LINGER, writes get 503 and `/ready` answers 503,
         // so clients and health checks see why before the port closes.
@@ -192,6 +193,8 @@ impl Server {
         };
         http::listener::serve(listener, app, limits, stop).await;
         sweeper.abort();
+        // The store's close writes the last minute's key uses.
+        key_uses.abort();
 
         if let Some(billing) = &state.billing {
             billing.stop();
@@ -227,6 +230,25 @@ async fn sweep_idempotency_keys(store: Arc<dyn Store>) {
             Err(e) => {
                 tracing::warn!(error = %e, "cannot expire recorded Idempotency-Key responses")
             }
+        }
+    }
+}
+
+/// How often the API keys' uses noted in memory are written as their
+/// `last_used_at` (so each key's row is written at most this often).
+const KEY_USE_FLUSH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Writes the keys' noted uses once a minute (and the store's close once
+/// more): `last_used_at` is accurate to the minute without a write per
+/// request.
+async fn flush_key_uses(store: Arc<dyn Store>) {
+    let mut every = tokio::time::interval(KEY_USE_FLUSH_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(e) = store.flush_key_uses().await {
+            tracing::warn!(error = %crate::logging::ErrorChain(&e), "cannot record when API keys were last used; retrying in a minute");
         }
     }
 }

@@ -144,6 +144,7 @@ async fn every_backend_keeps_the_same_contract() {
             prefix: "idos_sk_abcd".into(),
             created_at: 5,
             revoked_at: None,
+            last_used_at: None,
         };
         assert!(
             s.create_first_account(&account("a"), &key, &[7; 32])
@@ -322,6 +323,77 @@ async fn two_nodes() -> (Arc<dyn Store>, Arc<dyn Store>) {
     (a.expect("node a"), b.expect("node b"))
 }
 
+fn api_key(id: &str, account_id: &str, created_at: Micros) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.into(),
+        account_id: account_id.into(),
+        prefix: "idos_sk_x".into(),
+        created_at,
+        revoked_at: None,
+        last_used_at: None,
+    }
+}
+
+/// The `last_used_at` of each of the account's keys, oldest key first.
+async fn last_used(s: &dyn Store, account_id: &str) -> Vec<Option<Micros>> {
+    let keys = s.list_api_keys(Some(account_id)).await.unwrap();
+    keys.iter().map(|k| k.last_used_at).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_backend_records_key_uses_only_when_flushed() {
+    for (name, store, _guard) in backends().await {
+        let s = store.as_ref();
+        s.create_account(&account("a")).await.unwrap();
+        s.create_api_key(&api_key("key_1", "a", 1), &[1; 32])
+            .await
+            .unwrap();
+        s.create_api_key(&api_key("key_2", "a", 2), &[2; 32])
+            .await
+            .unwrap();
+        assert_eq!(last_used(s, "a").await, [None, None], "{name}");
+        // Noted uses are in memory only until a flush.
+        s.note_key_use("key_1", 100);
+        s.note_key_use("key_1", 150);
+        assert_eq!(last_used(s, "a").await, [None, None], "{name}");
+        assert_eq!(s.flush_key_uses().await.unwrap(), 1, "{name}");
+        assert_eq!(last_used(s, "a").await, [Some(150), None], "{name}");
+        assert_eq!(
+            s.flush_key_uses().await.unwrap(),
+            0,
+            "{name}: nothing noted"
+        );
+        // Never moved back (another node may have written a later use).
+        s.note_key_use("key_1", 120);
+        s.note_key_use("key_2", 200);
+        s.note_key_use("key_gone", 300);
+        assert_eq!(s.flush_key_uses().await.unwrap(), 1, "{name}");
+        assert_eq!(last_used(s, "a").await, [Some(150), Some(200)], "{name}");
+        // The lookup still answers from its cache and shows the key.
+        let found = s.find_api_key(&[1; 32]).await.unwrap().expect("key");
+        assert_eq!(found.key.id, "key_1", "{name}");
+        s.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_uses_flushed_by_two_nodes_keep_the_latest() {
+    let (a, b) = two_nodes().await;
+    a.create_account(&account("acct")).await.unwrap();
+    a.create_api_key(&api_key("key_1", "acct", 1), &[1; 32])
+        .await
+        .unwrap();
+    a.note_key_use("key_1", 500);
+    b.note_key_use("key_1", 400);
+    a.flush_key_uses().await.unwrap();
+    b.flush_key_uses().await.unwrap();
+    assert_eq!(last_used(b.as_ref(), "acct").await, [Some(500)]);
+    // A node's close writes what it noted since its last flush.
+    b.note_key_use("key_1", 900);
+    b.close().await.unwrap();
+    assert_eq!(last_used(a.as_ref(), "acct").await, [Some(900)]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_starting_together_create_one_first_account() {
     let (a, b) = two_nodes().await;
@@ -331,6 +403,7 @@ async fn nodes_starting_together_create_one_first_account() {
         prefix: "idos_sk_x".into(),
         created_at: 1,
         revoked_at: None,
+        last_used_at: None,
     };
     let (ka, kb) = (key("a"), key("b"));
     let (aa, ab) = (account("a"), account("b"));

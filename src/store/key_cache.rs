@@ -13,11 +13,12 @@
 //! [`NOTIFIED_TTL`]. Shared by both backends.
 
 use dashmap::DashMap;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::store::KeyOwner;
+use crate::store::{KeyOwner, Micros};
 
 /// How long a cached lookup is trusted without asking the database.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
@@ -84,10 +85,68 @@ impl KeyCache {
     }
 }
 
+/// When each key last authenticated a request, since the last flush: the
+/// in-memory half of `last_used_at`. Noting a use takes an uncontended lock
+/// and, for a key already noted, no allocation; the store writes what was
+/// noted at most once a minute (the server's flush task) and when it
+/// closes, one statement per key, never a write per request. Shared by
+/// both backends.
+#[derive(Default)]
+pub(crate) struct KeyUses {
+    pending: Mutex<HashMap<String, Micros>>,
+}
+
+impl KeyUses {
+    /// Notes that `key_id` authenticated a request at `at`.
+    pub(crate) fn note(&self, key_id: &str, at: Micros) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        match pending.get_mut(key_id) {
+            Some(last) => *last = (*last).max(at),
+            None => {
+                pending.insert(key_id.to_owned(), at);
+            }
+        }
+    }
+
+    /// Takes what was noted since the last call, to be written.
+    pub(crate) fn take(&self) -> Vec<(String, Micros)> {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut *pending).into_iter().collect()
+    }
+
+    /// Puts back uses whose write failed, so the next flush retries them
+    /// (keeping any later use noted meanwhile).
+    pub(crate) fn restore(&self, uses: Vec<(String, Micros)>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        for (key_id, at) in uses {
+            let last = pending.entry(key_id).or_insert(at);
+            *last = (*last).max(at);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{Account, ApiKeyRecord};
+
+    #[test]
+    fn uses_are_noted_once_per_key_and_survive_a_failed_write() {
+        let uses = KeyUses::default();
+        uses.note("key_1", 10);
+        uses.note("key_1", 30);
+        uses.note("key_1", 20);
+        uses.note("key_2", 5);
+        let mut taken = uses.take();
+        taken.sort();
+        assert_eq!(taken, vec![("key_1".into(), 30), ("key_2".into(), 5)]);
+        assert!(uses.take().is_empty());
+        uses.note("key_1", 40);
+        uses.restore(taken);
+        let mut again = uses.take();
+        again.sort();
+        assert_eq!(again, vec![("key_1".into(), 40), ("key_2".into(), 5)]);
+    }
 
     fn found(tier: &str) -> Found {
         let account = Account {
@@ -102,6 +161,7 @@ mod tests {
             prefix: "idos_sk_abcd".into(),
             created_at: 0,
             revoked_at: None,
+            last_used_at: None,
         };
         Arc::new(KeyOwner {
             key,

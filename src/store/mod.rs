@@ -169,6 +169,11 @@ pub struct ApiKeyRecord {
     pub prefix: String,
     pub created_at: Micros,
     pub revoked_at: Option<Micros>,
+    /// When it last authenticated a request, as last written: uses are
+    /// noted in memory ([`Store::note_key_use`]) and written at most once a
+    /// minute ([`Store::flush_key_uses`]), so it may be up to that far
+    /// behind. `None` if never used (or not since schema 7).
+    pub last_used_at: Option<Micros>,
 }
 
 /// An API key and the account it belongs to: what authenticating a request
@@ -449,6 +454,15 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_keys(&self, account_id: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Marks the key revoked; `NotFound` if there is no such key.
     async fn revoke_api_key(&self, key_id: &str, at: Micros) -> StoreResult<()>;
+    /// Notes, in memory only, that the key authenticated a request at
+    /// `at`: cheap enough for every request.
+    fn note_key_use(&self, key_id: &str, at: Micros);
+    /// Writes the uses noted since the last flush as the keys'
+    /// `last_used_at` (never moving one back, so nodes sharing a database
+    /// may flush in any order); returns how many keys were written. On an
+    /// error the uses stay noted for the next flush. The server calls it
+    /// once a minute, and [`Store::close`] once more.
+    async fn flush_key_uses(&self) -> StoreResult<usize>;
 
     /// Inserts an instance; `LimitReached` if the account already has
     /// `max_instances` (checked in the same transaction).

@@ -31,7 +31,9 @@ pub struct KeyBody {
     pub prefix: String,
     #[schema(format = DateTime)]
     pub created_at: String,
-    /// Not tracked by this server: always `null`.
+    /// When the key last authenticated a request, to the minute (uses are
+    /// written at most once a minute, so it may be up to a minute behind);
+    /// `null` if it never has.
     #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
     /// When it was revoked; `null` while it authenticates.
@@ -45,7 +47,7 @@ impl From<&ApiKeyRecord> for KeyBody {
             id: record.id.clone(),
             prefix: record.prefix.clone(),
             created_at: format_timestamp(record.created_at),
-            last_used_at: None,
+            last_used_at: record.last_used_at.map(format_timestamp),
             revoked_at: record.revoked_at.map(format_timestamp),
         }
     }

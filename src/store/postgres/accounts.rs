@@ -11,7 +11,10 @@ use super::columns::count;
 /// nodes starting together on an empty database create one between them.
 const FIRST_ACCOUNT_LOCK: i64 = 0x1D05_0002;
 
-const KEY_COLUMNS: &str = "k.id, k.account_id, k.prefix, k.created_at, k.revoked_at";
+const KEY_COLUMNS: &str =
+    "k.id, k.account_id, k.prefix, k.created_at, k.revoked_at, k.last_used_at";
+/// Columns of [`KEY_COLUMNS`]: where the account's follow in a join.
+const KEY_COLUMN_COUNT: usize = 6;
 
 fn account_from(row: &Row, at: usize) -> Account {
     Account {
@@ -29,6 +32,7 @@ fn key_from(row: &Row) -> ApiKeyRecord {
         prefix: row.get(2),
         created_at: row.get(3),
         revoked_at: row.get(4),
+        last_used_at: row.get(5),
     }
 }
 
@@ -139,7 +143,7 @@ pub(crate) async fn find_api_key(
         .await?
         .map(|row| KeyOwner {
             key: key_from(&row),
-            account: Arc::new(account_from(&row, 5)),
+            account: Arc::new(account_from(&row, KEY_COLUMN_COUNT)),
         }))
 }
 
@@ -172,4 +176,23 @@ pub(crate) async fn revoke_api_key(
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// Writes noted key uses as `last_used_at` in one statement, never moving
+/// one back (another node may have written a later use); returns how many
+/// keys changed.
+pub(crate) async fn record_key_uses(
+    c: &impl GenericClient,
+    uses: &[(String, i64)],
+) -> StoreResult<usize> {
+    let (ids, ats): (Vec<&str>, Vec<i64>) = uses.iter().map(|(id, at)| (id.as_str(), *at)).unzip();
+    let stmt = c
+        .prepare_cached(
+            "UPDATE api_keys k SET last_used_at = u.at \
+             FROM unnest($1::text[], $2::bigint[]) AS u(id, at) \
+             WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)",
+        )
+        .await?;
+    let changed = c.execute(&stmt, &[&ids, &ats]).await?;
+    Ok(usize::try_from(changed).unwrap_or(usize::MAX))
 }

@@ -30,7 +30,7 @@ use deadpool_postgres::{Pool, PoolError};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::key_cache::KeyCache;
+use super::key_cache::{KeyCache, KeyUses};
 use super::{
     Account, ApiKeyRecord, BillingChange, BillingEventOutcome, BillingInfo, DriftRow, FailStop,
     IdempotencyRecord, InstanceRecord, InstanceSort, InstanceWrite, KeyOwner, Micros,
@@ -49,6 +49,7 @@ pub struct PostgresStore {
     writer: Mutex<Option<GroupWriter>>,
     writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     keys: Arc<KeyCache>,
+    uses: KeyUses,
     /// Clears `keys` when another node changes a key lookup (listen.rs).
     listener: tokio::task::JoinHandle<()>,
     fail_stop: FailStop,
@@ -100,6 +101,7 @@ impl PostgresStore {
             writer: Mutex::new(Some(writer)),
             writer_task: Mutex::new(Some(task)),
             keys,
+            uses: KeyUses::default(),
             listener,
             fail_stop: FailStop::default(),
         })
@@ -200,6 +202,26 @@ impl Store for PostgresStore {
         }
         self.keys.clear();
         result
+    }
+
+    fn note_key_use(&self, key_id: &str, at: Micros) {
+        self.uses.note(key_id, at);
+    }
+
+    async fn flush_key_uses(&self) -> StoreResult<usize> {
+        let uses = self.uses.take();
+        if uses.is_empty() {
+            return Ok(0);
+        }
+        // Not a lookup change: no NOTIFY, the key caches stay.
+        let written = match self.write_client().await {
+            Ok(client) => accounts::record_key_uses(&client, &uses).await,
+            Err(e) => Err(e),
+        };
+        if written.is_err() {
+            self.uses.restore(uses);
+        }
+        written
     }
 
     async fn create_instance(
@@ -381,6 +403,9 @@ impl Store for PostgresStore {
     /// Commits every write queued so far, then closes the pool. Later
     /// operations fail with `Closed`; closing again is a no-op.
     async fn close(&self) -> StoreResult<()> {
+        if let Err(e) = self.flush_key_uses().await {
+            tracing::warn!(error = %ErrorChain(&e), "cannot record when API keys were last used");
+        }
         self.listener.abort();
         let writer = self
             .writer

@@ -140,6 +140,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
     "#,
+    // Version 2: when each key last authenticated a request, written from
+    // memory at most once a minute per key by each node (key_cache.rs
+    // `KeyUses`), never moved back; NULL until first used.
+    r#"
+    ALTER TABLE api_keys ADD COLUMN last_used_at bigint;
+    "#,
 ];
 
 /// Applies the pending migrations; returns how many were applied.

@@ -21,11 +21,12 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
         prefix: row.get("prefix")?,
         created_at: row.get("key_created_at")?,
         revoked_at: row.get("revoked_at")?,
+        last_used_at: row.get("last_used_at")?,
     })
 }
 
 const KEY_COLUMNS: &str = "k.id AS key_id, k.account_id AS key_account_id, k.prefix, \
-                           k.created_at AS key_created_at, k.revoked_at";
+                           k.created_at AS key_created_at, k.revoked_at, k.last_used_at";
 
 pub(crate) fn insert_account(conn: &Connection, a: &Account) -> StoreResult<()> {
     conn.prepare_cached(
@@ -124,4 +125,18 @@ pub(crate) fn revoke_api_key(conn: &Connection, key_id: &str, at: i64) -> StoreR
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// Writes noted key uses as `last_used_at`, never moving one back; returns
+/// how many keys changed (a deleted key is skipped).
+pub(crate) fn record_key_uses(conn: &Connection, uses: &[(String, i64)]) -> StoreResult<usize> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE api_keys SET last_used_at = ?2 \
+         WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+    )?;
+    let mut changed = 0;
+    for (key_id, at) in uses {
+        changed += stmt.execute(params![key_id, at])?;
+    }
+    Ok(changed)
 }

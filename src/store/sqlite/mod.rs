@@ -33,6 +33,7 @@ use super::{
     ObservationRow, Page, SortOrder, Store, StoreError, StoreResult, TrajectoryRow,
 };
 use crate::engine::DriftLevel;
+use crate::logging::ErrorChain;
 use async_trait::async_trait;
 use crossbeam_channel::Sender;
 use rusqlite::Connection;
@@ -82,6 +83,7 @@ pub struct SqliteStore {
     threads: Mutex<Vec<JoinHandle<()>>>,
     counters: Arc<Counters>,
     keys: crate::store::key_cache::KeyCache,
+    uses: crate::store::key_cache::KeyUses,
     fail_stop: Arc<FailStop>,
 }
 
@@ -172,6 +174,7 @@ impl SqliteStore {
             threads: Mutex::new(threads),
             counters,
             keys: crate::store::key_cache::KeyCache::default(),
+            uses: crate::store::key_cache::KeyUses::default(),
             fail_stop,
         })
     }
@@ -378,6 +381,31 @@ impl Store for SqliteStore {
             .await;
         self.keys.clear();
         result
+    }
+
+    fn note_key_use(&self, key_id: &str, at: Micros) {
+        self.uses.note(key_id, at);
+    }
+
+    async fn flush_key_uses(&self) -> StoreResult<usize> {
+        let uses = self.uses.take();
+        if uses.is_empty() {
+            return Ok(0);
+        }
+        let written = Arc::new(uses);
+        let job = Arc::clone(&written);
+        // Not a lookup change: the key cache stays.
+        match self
+            .write_returning(move |c| accounts::record_key_uses(c, &job))
+            .await
+        {
+            Ok(changed) => Ok(changed),
+            Err(e) => {
+                self.uses
+                    .restore(Arc::try_unwrap(written).unwrap_or_else(|shared| (*shared).clone()));
+                Err(e)
+            }
+        }
     }
 
     async fn create_instance(
@@ -587,6 +615,9 @@ impl Store for SqliteStore {
     /// Finishes every write queued so far, then stops the threads. Later
     /// operations fail with `Closed`; closing again is a no-op.
     async fn close(&self) -> StoreResult<()> {
+        if let Err(e) = self.flush_key_uses().await {
+            tracing::warn!(error = %ErrorChain(&e), "cannot record when API keys were last used");
+        }
         let channels = self
             .channels
             .write()

@@ -189,6 +189,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE observations ADD COLUMN point BLOB;
     "#,
+    // Version 7: when each key last authenticated a request, written from
+    // memory at most once a minute per key (key_cache.rs `KeyUses`); NULL
+    // until first used.
+    r#"
+    ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+    "#,
 ];
 
 /// Opens (creating if needed) the read-write connection of a database file

@@ -10,6 +10,7 @@ fn key(id: &str, account_id: &str, created_at: i64) -> ApiKeyRecord {
         prefix: format!("idos_sk_{id}"),
         created_at,
         revoked_at: None,
+        last_used_at: None,
     }
 }
 
