@@ -303,7 +303,7 @@ async fn an_account_whose_keys_went_missing_gets_its_limit_and_quota_back_from_t
         &pg,
         &url,
         "closed",
-        "[tiers.free]\nrate_per_minute = 5\nmonthly_cycles = 5\n",
+        "[tiers.free]\nrate_per_minute = 7\nmonthly_cycles = 5\n",
     ));
     let (account, key) = server.account("free").await;
     let id = server.create_instance(&key, "flushed").await;
@@ -312,16 +312,32 @@ async fn an_account_whose_keys_went_missing_gets_its_limit_and_quota_back_from_t
         let answer = server.post(&path, &key, observation(i * 2)).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     }
-    // 4 of 5 requests spent (instance + 3 observations), 3 of 5 cycles.
+    // Requests that reserved their cycle with the rate charge and then did
+    // not commit give it back: a retry of the last observation (replayed)
+    // and an earlier timestamp (throttled).
+    let replayed = server.post(&path, &key, observation(4)).await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.text);
+    assert_eq!(
+        replayed.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    let throttled = server.post(&path, &key, observation(3)).await;
+    throttled.assert_error(429, "throttled");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while counter(&url, &account).await != Some(3) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counter(&url, &account).await, Some(3), "released");
+    // 6 of 7 requests spent (instance, 5 observations), 3 of 5 cycles.
     forget(&url, &account).await;
     assert_eq!(counter(&url, &account).await, None);
     let usage = server.get("/v1/usage", &key).await;
     assert_eq!(usage.status, StatusCode::OK, "{}", usage.text);
     assert_eq!(usage.body["monthly_used"], 3, "seeded from the ledger");
     assert_eq!(usage.body["monthly_quota"], 5);
-    // The budget is the tier's again: a full burst of 5 (1 spent above).
-    assert_eq!(header_u64(&usage, "x-ratelimit-limit"), 5);
-    assert_eq!(header_u64(&usage, "x-ratelimit-remaining"), 4);
+    // The budget is the tier's again: a full burst of 7 (1 spent above).
+    assert_eq!(header_u64(&usage, "x-ratelimit-limit"), 7);
+    assert_eq!(header_u64(&usage, "x-ratelimit-remaining"), 6);
     let crossing = server
         .post(&format!("{path}/batch"), &key, batch(100, 3))
         .await;
@@ -332,9 +348,8 @@ async fn an_account_whose_keys_went_missing_gets_its_limit_and_quota_back_from_t
         .await;
     assert_eq!(fitting.status, StatusCode::OK, "{}", fitting.text);
     assert_eq!(header_u64(&fitting, "x-monthly-remaining"), 0);
-    // 3 requests since the flush: the fourth and fifth pass, the sixth is
-    // refused.
-    for _ in 0..2 {
+    // 3 requests since the flush: 4 more pass, the eighth is refused.
+    for _ in 0..4 {
         let answer = server.get("/v1/instances", &key).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     }
