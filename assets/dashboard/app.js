@@ -68,6 +68,10 @@ async function signIn(key) {
   }
 }
 
+async function loadUsage() {
+  try { showUsage(await api("GET", "/v1/usage")); } catch (error) { status(explain(error), true); }
+}
+
 function showUsage(u) {
   const unlimited = (x) => (x === null ? "no limit" : x);
   pairs("usage", [
@@ -100,7 +104,7 @@ async function deleteInstance(i) {
   try {
     await api("DELETE", `/v1/instances/${i.id}`);
     if (state.current === i.id) closeInstance();
-    await loadInstances(); status(`Deleted ${i.name}.`);
+    await loadInstances(); loadUsage(); status(`Deleted ${i.name}.`);
   } catch (error) { status(explain(error), true); }
 }
 
@@ -254,7 +258,7 @@ async function run(steps) {
     result.textContent = `Sent ${steps.length} observation${steps.length === 1 ? "" : "s"}.`;
   } catch (error) { result.className = "error"; result.textContent = explain(error); }
   state.busy = false;
-  await refresh(); loadInstances();
+  await refresh(); loadInstances(); loadUsage();
 }
 
 const repeat = (n, mode, strength) => Array.from({ length: n }, () => ({ mode_target: mode, signal_strength: strength, confidence: 1 }));
@@ -266,7 +270,7 @@ const SCENARIOS = {
 
 async function loadKeys() {
   const { items } = await api("GET", "/v1/keys");
-  fill("key-rows", items.map((k) => row([k.prefix + "…", k.created_at, k.revoked_at || "active",
+  fill("key-rows", items.map((k) => row([k.prefix + "…", k.created_at, k.last_used_at || "never", k.revoked_at || "active",
     k.revoked_at ? "" : button("Revoke", () => revokeKey(k), `Revoke key ${k.prefix}`)])));
 }
 async function revokeKey(k) {
@@ -284,7 +288,7 @@ function wire() {
     e.preventDefault();
     const body = { name: $("create-name").value, description: $("create-description").value };
     if ($("create-persona").value) body.initial_config = { persona_id: $("create-persona").value };
-    try { const inst = await api("POST", "/v1/instances", body); $("create-name").value = ""; await loadInstances(); await openInstance(inst.id); status(`Created ${inst.name}.`); }
+    try { const inst = await api("POST", "/v1/instances", body); $("create-name").value = ""; await loadInstances(); loadUsage(); await openInstance(inst.id); status(`Created ${inst.name}.`); }
     catch (error) { status(explain(error), true); }
   });
   fill("pg-mode", MODES.map((m) => el("option", m, { value: m })));

@@ -148,6 +148,13 @@ async fn the_dashboard_in_headless_chromium() {
         forbidden.as_str().unwrap().contains("explore"),
         "{forbidden}"
     );
+    // The usage panel follows what the page sent.
+    browser
+        .wait_for(
+            "20 cycles used",
+            "return document.getElementById('usage').textContent.includes('20 of no limit');",
+        )
+        .await;
     browser.screenshot(&dir, "3-stress-attack").await;
 
     // Observations from the Python SDK appear without a reload.
@@ -218,6 +225,20 @@ async fn the_dashboard_in_headless_chromium() {
         .get("/v1/usage", &new_key)
         .await
         .assert_error(401, "unauthorized");
+    // The signed-in key has authenticated requests, the new one one; the
+    // uses are recorded to the minute, so both still say when they were
+    // last flushed or "never".
+    let last_used = browser
+        .run(
+            "return [...document.querySelectorAll('#key-rows tr td:nth-child(3)')].map((c) => c.textContent);",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        last_used.as_array().map(Vec::len),
+        Some(2),
+        "a Last used cell per key: {last_used}"
+    );
     browser.screenshot(&dir, "5-key-revoked").await;
 
     // No console errors, no request to another origin.
