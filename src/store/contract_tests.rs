@@ -444,6 +444,60 @@ async fn concurrent_writers_of_one_version_commit_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_active_key_survives_revocations_from_two_nodes_at_once() {
+    // Every backend refuses the last key; then two PostgreSQL nodes race.
+    for (name, store, _guard) in backends().await {
+        store.create_account(&account("acct")).await.unwrap();
+        store
+            .create_api_key(&api_key("key_1", "acct", 1), &[1; 32])
+            .await
+            .unwrap();
+        assert!(
+            !store.revoke_api_key_unless_last("acct", "key_1", 5).await.unwrap(),
+            "{name}: the only key stays"
+        );
+        assert!(
+            !store.revoke_api_key_unless_last("other", "key_1", 5).await.unwrap(),
+            "{name}: another account's key is not touched"
+        );
+    }
+    let (a, b) = two_nodes().await;
+    a.create_account(&account("acct")).await.unwrap();
+    for round in 0..10 {
+        let (first, second) = (format!("key_{round}_a"), format!("key_{round}_b"));
+        let digest = |n: u8| [round * 2 + n; 32];
+        a.create_api_key(&api_key(&first, "acct", 1), &digest(1))
+            .await
+            .unwrap();
+        a.create_api_key(&api_key(&second, "acct", 1), &digest(2))
+            .await
+            .unwrap();
+        if round > 0 {
+            // Only this round's two keys are active.
+            let previous = format!("key_{}_a", round - 1);
+            let other = format!("key_{}_b", round - 1);
+            for key in [previous, other] {
+                let _ = a.revoke_api_key(&key, 2).await;
+            }
+        }
+        let (x, y) = tokio::join!(
+            a.revoke_api_key_unless_last("acct", &first, 3),
+            b.revoke_api_key_unless_last("acct", &second, 3)
+        );
+        let revoked = [x.unwrap(), y.unwrap()].iter().filter(|r| **r).count();
+        assert_eq!(revoked, 1, "round {round}: exactly one of the last two goes");
+        let active = b
+            .list_api_keys(Some("acct"))
+            .await
+            .unwrap()
+            .iter()
+            .filter(|k| k.revoked_at.is_none())
+            .count();
+        assert_eq!(active, 1, "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creates_stop_exactly_at_the_limit() {
     let (a, b) = two_nodes().await;
     a.create_account(&account("acct")).await.unwrap();

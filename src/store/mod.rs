@@ -454,6 +454,16 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_keys(&self, account_id: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Marks the key revoked; `NotFound` if there is no such key.
     async fn revoke_api_key(&self, key_id: &str, at: Micros) -> StoreResult<()>;
+    /// Revokes the account's active key `key_id` unless it is the account's
+    /// last active one, as one decision even when several nodes revoke at
+    /// once; `false` when refused (the last active key, or not an active
+    /// key of the account).
+    async fn revoke_api_key_unless_last(
+        &self,
+        account_id: &str,
+        key_id: &str,
+        at: Micros,
+    ) -> StoreResult<bool>;
     /// Notes, in memory only, that the key authenticated a request at
     /// `at`: cheap enough for every request.
     fn note_key_use(&self, key_id: &str, at: Micros);

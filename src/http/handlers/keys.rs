@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Serialize;
-use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 use crate::accounts;
@@ -16,10 +15,6 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::{AppState, Caller};
 use crate::store::ApiKeyRecord;
 use crate::time::{format_timestamp, now_micros};
-
-/// Revocations one at a time, so two concurrent ones cannot both pass the
-/// last-active-key check (they are rare; one server process per database).
-static REVOCATIONS: Mutex<()> = Mutex::const_new(());
 
 /// One key of the caller's account, never its secret.
 #[derive(Debug, Serialize, ToSchema)]
@@ -126,7 +121,6 @@ pub async fn revoke(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<KeyBody>> {
-    let _one_at_a_time = REVOCATIONS.lock().await;
     let keys = state.store.list_api_keys(Some(&caller.account.id)).await?;
     let key = keys
         .iter()
@@ -135,14 +129,18 @@ pub async fn revoke(
     if key.revoked_at.is_some() {
         return Ok(Json(KeyBody::from(key)));
     }
-    let active = keys.iter().filter(|k| k.revoked_at.is_none()).count();
-    if active <= 1 {
+    // One decision in the store: two revocations at once (on any nodes)
+    // cannot both pass the last-active-key check.
+    let at = now_micros();
+    if !state
+        .store
+        .revoke_api_key_unless_last(&caller.account.id, &id, at)
+        .await?
+    {
         return Err(ApiError::conflict(
             "this is the account's last active key; create another key before revoking it",
         ));
     }
-    let at = now_micros();
-    state.store.revoke_api_key(&id, at).await?;
     let mut body = KeyBody::from(key);
     body.revoked_at = Some(format_timestamp(at));
     Ok(Json(body))

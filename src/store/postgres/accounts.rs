@@ -163,6 +163,33 @@ pub(crate) async fn list_api_keys(
         .collect())
 }
 
+/// Revokes an active key of the account unless another stays active. The
+/// account row is locked first, so two nodes revoking an account's last
+/// two keys at once decide one after the other (each statement of a
+/// read-committed transaction sees what committed before it started).
+pub(crate) async fn revoke_api_key_unless_last(
+    c: &impl GenericClient,
+    account_id: &str,
+    key_id: &str,
+    at: i64,
+) -> StoreResult<bool> {
+    let lock = c
+        .prepare_cached("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE")
+        .await?;
+    if c.query_opt(&lock, &[&account_id]).await?.is_none() {
+        return Ok(false);
+    }
+    let stmt = c
+        .prepare_cached(
+            "UPDATE api_keys SET revoked_at = $3 \
+             WHERE id = $2 AND account_id = $1 AND revoked_at IS NULL \
+               AND EXISTS (SELECT 1 FROM api_keys AS other WHERE other.account_id = $1 \
+                           AND other.id <> $2 AND other.revoked_at IS NULL)",
+        )
+        .await?;
+    Ok(c.execute(&stmt, &[&account_id, &key_id, &at]).await? == 1)
+}
+
 /// Marks the key revoked. Revoking twice keeps the first revocation time.
 pub(crate) async fn revoke_api_key(
     c: &impl GenericClient,

@@ -204,6 +204,23 @@ impl Store for PostgresStore {
         result
     }
 
+    async fn revoke_api_key_unless_last(
+        &self,
+        account_id: &str,
+        key_id: &str,
+        at: Micros,
+    ) -> StoreResult<bool> {
+        let mut client = self.write_client().await?;
+        let tx = client.transaction().await?;
+        let revoked = accounts::revoke_api_key_unless_last(&tx, account_id, key_id, at).await?;
+        if revoked {
+            tx.execute(listen::NOTIFY, &[]).await?;
+        }
+        tx.commit().await?;
+        self.keys.clear();
+        Ok(revoked)
+    }
+
     fn note_key_use(&self, key_id: &str, at: Micros) {
         self.uses.note(key_id, at);
     }

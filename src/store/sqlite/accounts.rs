@@ -127,6 +127,27 @@ pub(crate) fn revoke_api_key(conn: &Connection, key_id: &str, at: i64) -> StoreR
     Ok(())
 }
 
+/// Revokes an active key of the account unless another stays active; on
+/// the single writer connection, so two revocations cannot both pass.
+pub(crate) fn revoke_api_key_unless_last(
+    conn: &Connection,
+    account_id: &str,
+    key_id: &str,
+    at: i64,
+) -> StoreResult<bool> {
+    let changed = conn
+        .prepare_cached(REVOKE_UNLESS_LAST)?
+        .execute(params![account_id, key_id, at])?;
+    Ok(changed == 1)
+}
+
+/// `?1` account, `?2` key, `?3` time (the PostgreSQL backend's is the same
+/// statement after it locks the account row).
+const REVOKE_UNLESS_LAST: &str = "UPDATE api_keys SET revoked_at = ?3 \
+     WHERE id = ?2 AND account_id = ?1 AND revoked_at IS NULL \
+       AND EXISTS (SELECT 1 FROM api_keys AS other WHERE other.account_id = ?1 \
+                   AND other.id <> ?2 AND other.revoked_at IS NULL)";
+
 /// Writes noted key uses as `last_used_at`, never moving one back; returns
 /// how many keys changed (a deleted key is skipped).
 pub(crate) fn record_key_uses(conn: &Connection, uses: &[(String, i64)]) -> StoreResult<usize> {

@@ -383,6 +383,22 @@ impl Store for SqliteStore {
         result
     }
 
+    async fn revoke_api_key_unless_last(
+        &self,
+        account_id: &str,
+        key_id: &str,
+        at: Micros,
+    ) -> StoreResult<bool> {
+        let (account_id, key_id) = (account_id.to_owned(), key_id.to_owned());
+        let result = self
+            .write_returning(move |c| {
+                accounts::revoke_api_key_unless_last(c, &account_id, &key_id, at)
+            })
+            .await;
+        self.keys.clear();
+        result
+    }
+
     fn note_key_use(&self, key_id: &str, at: Micros) {
         self.uses.note(key_id, at);
     }
