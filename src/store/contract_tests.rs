@@ -453,11 +453,17 @@ async fn the_last_active_key_survives_revocations_from_two_nodes_at_once() {
             .await
             .unwrap();
         assert!(
-            !store.revoke_api_key_unless_last("acct", "key_1", 5).await.unwrap(),
+            !store
+                .revoke_api_key_unless_last("acct", "key_1", 5)
+                .await
+                .unwrap(),
             "{name}: the only key stays"
         );
         assert!(
-            !store.revoke_api_key_unless_last("other", "key_1", 5).await.unwrap(),
+            !store
+                .revoke_api_key_unless_last("other", "key_1", 5)
+                .await
+                .unwrap(),
             "{name}: another account's key is not touched"
         );
     }
@@ -485,7 +491,10 @@ async fn the_last_active_key_survives_revocations_from_two_nodes_at_once() {
             b.revoke_api_key_unless_last("acct", &second, 3)
         );
         let revoked = [x.unwrap(), y.unwrap()].iter().filter(|r| **r).count();
-        assert_eq!(revoked, 1, "round {round}: exactly one of the last two goes");
+        assert_eq!(
+            revoked, 1,
+            "round {round}: exactly one of the last two goes"
+        );
         let active = b
             .list_api_keys(Some("acct"))
             .await
