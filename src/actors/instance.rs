@@ -559,7 +559,7 @@ impl InstanceActor {
         // The delete itself is unconditional: compare with the stored
         // version first, so a stale model cannot pass or fail `If-Match`.
         self.refresh(state).await?;
-        self.check_version(state, account_id, id, if_match).await?;
+        Self::owned(state, account_id, id)?.check_version(if_match)?;
         let record = idempotency.map(|i| i.record(&(), now_micros()));
         match self
             .context

@@ -92,7 +92,7 @@ impl KeyCache {
 /// closes, one statement per key, never a write per request. Shared by
 /// both backends.
 #[derive(Default)]
-pub(crate) struct KeyUses {
+pub struct KeyUses {
     pending: Mutex<HashMap<String, Micros>>,
 }
 

@@ -12,6 +12,7 @@ mod billing_rules;
 mod contract_tests;
 mod fail_stop;
 mod key_cache;
+pub use key_cache::KeyUses;
 mod page_budget;
 mod postgres;
 mod sqlite;
@@ -464,15 +465,31 @@ pub trait Store: Send + Sync + 'static {
         key_id: &str,
         at: Micros,
     ) -> StoreResult<bool>;
+    /// The backend's in-memory notes of key uses.
+    fn key_uses(&self) -> &KeyUses;
+    /// Writes `uses` as the keys' `last_used_at`, never moving one back (so
+    /// nodes sharing a database may write in any order); returns how many
+    /// keys changed. Not a lookup change: no key cache is cleared.
+    async fn record_key_uses(&self, uses: Arc<[(String, Micros)]>) -> StoreResult<usize>;
     /// Notes, in memory only, that the key authenticated a request at
     /// `at`: cheap enough for every request.
-    fn note_key_use(&self, key_id: &str, at: Micros);
-    /// Writes the uses noted since the last flush as the keys'
-    /// `last_used_at` (never moving one back, so nodes sharing a database
-    /// may flush in any order); returns how many keys were written. On an
-    /// error the uses stay noted for the next flush. The server calls it
+    fn note_key_use(&self, key_id: &str, at: Micros) {
+        self.key_uses().note(key_id, at);
+    }
+    /// Writes the uses noted since the last flush ([`Store::record_key_uses`]);
+    /// on an error they stay noted for the next flush. The server calls it
     /// once a minute, and [`Store::close`] once more.
-    async fn flush_key_uses(&self) -> StoreResult<usize>;
+    async fn flush_key_uses(&self) -> StoreResult<usize> {
+        let uses: Arc<[(String, Micros)]> = self.key_uses().take().into();
+        if uses.is_empty() {
+            return Ok(0);
+        }
+        let written = self.record_key_uses(uses.clone()).await;
+        if written.is_err() {
+            self.key_uses().restore(uses.to_vec());
+        }
+        written
+    }
 
     /// Inserts an instance; `LimitReached` if the account already has
     /// `max_instances` (checked in the same transaction).

@@ -1,8 +1,12 @@
 //! The command line: accounts, keys, config, backup, and refusing bad config.
 
-use crate::common::{binary, Options, TestServer};
+use crate::common::{binary, eventually, Options, TestServer};
 use reqwest::StatusCode;
 use std::process::Command;
+use std::time::Duration;
+
+/// How the CLI tests wait for a server to pick up the CLI's change.
+const WAIT: (Duration, Duration) = (Duration::from_secs(3), Duration::from_millis(20));
 
 #[tokio::test]
 async fn accounts_and_keys_from_the_cli_work_against_a_running_server() {
@@ -35,38 +39,25 @@ async fn accounts_and_keys_from_the_cli_work_against_a_running_server() {
     ]);
     // The CLI is another process: the server picks its changes up within
     // the key cache's TTL (1 s); changes through the server apply at once.
-    let upgraded =
-        eventually(|| async { server.get("/v1/usage", &key).await.body["tier"] == "pro" }).await;
-    assert!(upgraded, "tier change applies within the cache TTL");
+    let upgraded = eventually(WAIT.0, WAIT.1, || async {
+        server.get("/v1/usage", &key).await.body["tier"] == "pro"
+    })
+    .await;
+    assert!(
+        upgraded.is_some(),
+        "tier change applies within the cache TTL"
+    );
 
     let keys = server.cli(&["keys", "list", "--account", &account_id]);
     assert!(!keys.contains(&key), "listings never show the key itself");
     let key_id = keys.split('\t').next().unwrap().to_string();
     assert!(key_id.starts_with("key_"), "{keys}");
     server.cli(&["keys", "revoke", &key_id]);
-    let revoked = eventually(|| async {
+    let revoked = eventually(WAIT.0, WAIT.1, || async {
         server.get("/v1/usage", &key).await.status == StatusCode::UNAUTHORIZED
     })
     .await;
-    assert!(revoked, "revocation applies within the cache TTL");
-}
-
-/// Polls `check` every 20 ms for up to 3 s.
-async fn eventually<F, Fut>(check: F) -> bool
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    loop {
-        if check().await {
-            return true;
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    assert!(revoked.is_some(), "revocation applies within the cache TTL");
 }
 
 #[tokio::test]

@@ -9,7 +9,9 @@
 //! keys are per account and every test has accounts of its own. The test
 //! that kills Redis starts a Redis of its own (IDENTITY_OS_TEST_REDIS_SERVER).
 
-use crate::common::{fresh_postgres_database, ts, Answer, Options, ProcessServer, TestServer};
+use crate::common::{
+    eventually, fresh_postgres_database, ts, Answer, Options, ProcessServer, TestServer,
+};
 use futures_util::future::join_all;
 use governor::clock::FakeRelativeClock;
 use governor::{Quota, RateLimiter};
@@ -502,29 +504,14 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// How often the tests look again while waiting for Redis or the log.
+const POLL: Duration = Duration::from_millis(100);
+
 /// One observation at `t` on instance `id`.
 async fn process(server: &TestServer, key: &str, id: &str, t: u64) -> Answer {
     server
         .post(&format!("/v1/instances/{id}/process"), key, observation(t))
         .await
-}
-
-/// Polls `check` for up to `within`.
-async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if check().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -617,20 +604,22 @@ async fn redis_killed_mid_run_fails_closed_or_open_and_comes_back_by_itself() {
     redis.restart();
     // Readiness finds out by itself (a load balancer that stopped sending
     // requests to the node must see it come back).
-    let ready_again = eventually(Duration::from_secs(10), || async {
+    let ready_again = eventually(Duration::from_secs(10), POLL, || async {
         let ready = closed.send(Method::GET, "/ready", None, None, &[]).await;
         ready.status == StatusCode::OK
     })
-    .await;
+    .await
+    .is_some();
     assert!(
         ready_again,
         "/ready of the fail-closed node recovers without requests"
     );
-    let recovered = eventually(Duration::from_secs(10), || {
+    let recovered = eventually(Duration::from_secs(10), POLL, || {
         let request = process(&closed, &key, &closed_instance, 100);
         async move { request.await.status == StatusCode::OK }
     })
-    .await;
+    .await
+    .is_some();
     assert!(recovered, "the fail-closed node serves again");
     let answer = process(&open, &key, &open_instance, 100).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
@@ -651,7 +640,7 @@ async fn redis_killed_mid_run_fails_closed_or_open_and_comes_back_by_itself() {
     // Each transition logged once (an `info` line reaches the file within
     // the log's flush interval).
     let read_log = || std::fs::read_to_string(log.path().join("closed.log")).unwrap();
-    eventually(Duration::from_secs(2), || {
+    eventually(Duration::from_secs(2), POLL, || {
         let text = read_log();
         async move { text.contains("limiter backend redis is reachable again") }
     })

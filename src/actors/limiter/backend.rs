@@ -188,9 +188,22 @@ impl LimiterHandle {
 
     async fn charge_here(&self, account: &Account, cycles: u64, degraded: bool) -> Charge {
         let rate = self.charge_local(account);
-        let monthly = self.monthly_local(account).await.ok();
+        // One ledger lookup for the figures and the reservation.
+        let Ok(ledger) = self.ledger(&account.id).await else {
+            return Charge {
+                rate,
+                monthly: None,
+                degraded,
+                reservation: None,
+            };
+        };
+        let limit = no_limit(self.tier(&account.tier).monthly_cycles);
+        let monthly = Some(MonthlyStatus {
+            limit,
+            used: ledger.used(),
+        });
         let reservation = if cycles > 0 && rate.retry_after_secs.is_none() {
-            self.reserve_local(account, cycles).await.ok()
+            ledger.reserve(cycles, limit).ok()
         } else {
             None
         };

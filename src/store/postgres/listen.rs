@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool_postgres::Transaction;
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -23,7 +24,15 @@ use crate::store::{StoreError, StoreResult};
 /// The channel of key-lookup changes.
 pub(crate) const CHANNEL: &str = "identity_os_keys";
 /// The statement a write runs in its transaction to notify every node.
-pub(crate) const NOTIFY: &str = "SELECT pg_notify('identity_os_keys', '')";
+const NOTIFY: &str = "SELECT pg_notify('identity_os_keys', '')";
+
+/// Commits a transaction that changed key lookups; PostgreSQL notifies
+/// every node once (and only if) it commits.
+pub(crate) async fn commit_notified(tx: Transaction<'_>) -> StoreResult<()> {
+    tx.execute(NOTIFY, &[]).await?;
+    tx.commit().await?;
+    Ok(())
+}
 
 /// How often the listening connection is checked, and how long it may
 /// take to answer.

@@ -153,8 +153,7 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         let result = accounts::set_account_tier(&tx, id, tier).await;
         if result.is_ok() {
-            tx.execute(listen::NOTIFY, &[]).await?;
-            tx.commit().await?;
+            listen::commit_notified(tx).await?;
         }
         self.keys.clear();
         result
@@ -197,8 +196,7 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         let result = accounts::revoke_api_key(&tx, key_id, at).await;
         if result.is_ok() {
-            tx.execute(listen::NOTIFY, &[]).await?;
-            tx.commit().await?;
+            listen::commit_notified(tx).await?;
         }
         self.keys.clear();
         result
@@ -214,31 +212,18 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         let revoked = accounts::revoke_api_key_unless_last(&tx, account_id, key_id, at).await?;
         if revoked {
-            tx.execute(listen::NOTIFY, &[]).await?;
+            listen::commit_notified(tx).await?;
         }
-        tx.commit().await?;
         self.keys.clear();
         Ok(revoked)
     }
 
-    fn note_key_use(&self, key_id: &str, at: Micros) {
-        self.uses.note(key_id, at);
+    fn key_uses(&self) -> &KeyUses {
+        &self.uses
     }
 
-    async fn flush_key_uses(&self) -> StoreResult<usize> {
-        let uses = self.uses.take();
-        if uses.is_empty() {
-            return Ok(0);
-        }
-        // Not a lookup change: no NOTIFY, the key caches stay.
-        let written = match self.write_client().await {
-            Ok(client) => accounts::record_key_uses(&client, &uses).await,
-            Err(e) => Err(e),
-        };
-        if written.is_err() {
-            self.uses.restore(uses);
-        }
-        written
+    async fn record_key_uses(&self, uses: Arc<[(String, Micros)]>) -> StoreResult<usize> {
+        accounts::record_key_uses(&self.write_client().await?, &uses).await
     }
 
     async fn create_instance(
@@ -392,8 +377,7 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         let outcome =
             billing::apply_event(&tx, event_id, event_type, account_id, change, now).await?;
-        tx.execute(listen::NOTIFY, &[]).await?;
-        tx.commit().await?;
+        listen::commit_notified(tx).await?;
         self.keys.clear();
         Ok(outcome)
     }

@@ -399,29 +399,13 @@ impl Store for SqliteStore {
         result
     }
 
-    fn note_key_use(&self, key_id: &str, at: Micros) {
-        self.uses.note(key_id, at);
+    fn key_uses(&self) -> &crate::store::KeyUses {
+        &self.uses
     }
 
-    async fn flush_key_uses(&self) -> StoreResult<usize> {
-        let uses = self.uses.take();
-        if uses.is_empty() {
-            return Ok(0);
-        }
-        let written = Arc::new(uses);
-        let job = Arc::clone(&written);
-        // Not a lookup change: the key cache stays.
-        match self
-            .write_returning(move |c| accounts::record_key_uses(c, &job))
+    async fn record_key_uses(&self, uses: Arc<[(String, Micros)]>) -> StoreResult<usize> {
+        self.write_returning(move |c| accounts::record_key_uses(c, &uses))
             .await
-        {
-            Ok(changed) => Ok(changed),
-            Err(e) => {
-                self.uses
-                    .restore(Arc::try_unwrap(written).unwrap_or_else(|shared| (*shared).clone()));
-                Err(e)
-            }
-        }
     }
 
     async fn create_instance(

@@ -639,3 +639,22 @@ impl TestServer {
         (id, key.body["key"].as_str().expect("key").to_string())
     }
 }
+
+/// Polls `check` every `every` until it holds or `within` has passed;
+/// returns how long it took, or `None` if it never held.
+pub async fn eventually<F, Fut>(within: Duration, every: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() >= within {
+            return None;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
